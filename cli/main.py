@@ -1,0 +1,55 @@
+"""The ``dealer-risk`` command line (see ../shared/data-contract.md for the contract).
+
+Each command reads the settings, opens what it needs and calls one library function;
+the work itself lives in the layers below.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from cli import store_commands
+from features.settings import get_settings
+from features.store import open_store, table_counts
+from models.registry import list_model_versions
+
+app = typer.Typer(
+    name="dealer-risk",
+    help="Explainable risk scores to decide which licensed firearms dealers to inspect first.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Explainable risk scores to decide which licensed firearms dealers to inspect first."""
+
+
+@app.command()
+def status(
+    pretty: Annotated[bool, typer.Option(help="Indent the JSON.")] = True,
+) -> None:
+    """Print, as JSON, row counts per table, model versions and the champion."""
+    settings = get_settings()
+    engine = open_store(settings.database_url)
+    models = list_model_versions(settings.mlflow_tracking_uri)
+    report = {
+        **table_counts(engine),
+        "model_versions": models["versions"],
+        "champion": models["champion"],
+        "store": engine.url.render_as_string(hide_password=True),
+    }
+    typer.echo(json.dumps(report, indent=2 if pretty else None, default=str))
+
+
+store_commands.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

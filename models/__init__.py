@@ -1,0 +1,1 @@
+"""The explainable model: estimator, calibration, SHAP explainer, reason texts, registry."""

@@ -1,0 +1,1 @@
+"""The FastAPI app: ranked lists, scores, explanations, auth, audit log, web pages."""

@@ -1,0 +1,1 @@
+"""Labels, temporal validation, baselines, metrics, MLflow logging and promotion."""
