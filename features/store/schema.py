@@ -11,12 +11,16 @@ from sqlalchemy import (
     Boolean,
     Column,
     Date,
+    DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
     Table,
+    Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -101,3 +105,59 @@ CONTRACT_TABLES: dict[str, Table] = {
     "inspections": inspections,
     "theft_loss": theft_loss,
 }
+
+# --- Serving state: scored lists, users, audit log (migration 0002) -------------------
+
+score_lists = Table(
+    "score_lists",
+    metadata,
+    Column("list_id", Integer, primary_key=True, autoincrement=True),
+    Column("model_name", String(100), nullable=False),
+    Column("model_version", String(32), nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("licensee_count", Integer, nullable=False),
+    Column("calibration", Text),
+    UniqueConstraint("model_name", "model_version", "as_of", name="uq_score_lists_model_as_of"),
+)
+
+scores = Table(
+    "scores",
+    metadata,
+    Column("list_id", Integer, ForeignKey("score_lists.list_id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("license_number", String(32), primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("raw_score", Float, nullable=False),
+    Column("rank", Integer, nullable=False),
+    Column("percentile", Float, nullable=False),
+    Column("top_reasons", Text, nullable=False),
+    Index("ix_scores_list_id_rank", "list_id", "rank"),
+    Index("ix_scores_license_number", "license_number"),
+)
+
+api_users = Table(
+    "api_users",
+    metadata,
+    Column("user_id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("role", String(20), nullable=False),
+    Column("division", String(100)),
+    Column("token_hash", String(128), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("event_id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("user_name", String(100), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("resource", String(300), nullable=False),
+    Column("model_version", String(32)),
+    Column("as_of", Date),
+    Column("detail", Text),
+    Index("ix_audit_log_at", "at"),
+)
