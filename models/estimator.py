@@ -105,6 +105,14 @@ class RiskModel:
         )
         return self
 
+    @classmethod
+    def from_booster(cls, booster: lgb.Booster, **kwargs: Any) -> RiskModel:
+        """A fitted model around a stored booster (``kwargs`` restore the parameters)."""
+        model = cls(**kwargs)
+        model.booster_ = booster
+        model.feature_names_ = list(booster.feature_name())
+        return model
+
     def _matrix(self, X: pd.DataFrame) -> npt.NDArray[np.float64]:
         missing = [name for name in self.feature_names_ if name not in X.columns]
         if missing:
