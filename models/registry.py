@@ -1,19 +1,29 @@
 """The MLflow boundary: the only module that imports ``mlflow``.
 
-Training writes model versions through it; serving and ``dealer-risk status`` read them.
+Training writes runs and model versions through it; serving, ``promote`` and
+``dealer-risk status`` read them. A registered version's artifact is a pyfunc model
+wrapping a :class:`~models.bundle.ModelBundle`, so ``mlflow.pyfunc.load_model`` in a fresh
+process gives back everything needed to score and explain.
 """
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from models.bundle import ModelBundle
+
 #: The registered model every training run adds a version to.
 REGISTERED_MODEL_NAME = "dealer-risk"
 #: The alias serving follows.
 CHAMPION_ALIAS = "champion"
+#: The experiment training runs are logged to.
+EXPERIMENT_NAME = "dealer-risk"
 
 
 def _tracking_store_exists(tracking_uri: str) -> bool:
@@ -28,27 +38,177 @@ def _tracking_store_exists(tracking_uri: str) -> bool:
     return bool(database) and Path(database).exists()  # type: ignore[arg-type]
 
 
+def _client(tracking_uri: str) -> Any:
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
 def list_model_versions(tracking_uri: str) -> dict[str, Any]:
     """Registered versions of the model and the champion, as ``status`` reports them."""
     empty: dict[str, Any] = {"versions": [], "champion": None}
     if not _tracking_store_exists(tracking_uri):
         return empty
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    client = _client(tracking_uri)
     try:
         versions = client.search_model_versions(f"name='{REGISTERED_MODEL_NAME}'")
     except MlflowException:
         return empty
-    champion: str | None = None
-    try:
-        champion = client.get_model_version_by_alias(REGISTERED_MODEL_NAME, CHAMPION_ALIAS).version
-    except MlflowException:
-        champion = None
+    champion = champion_version(tracking_uri)
     listed = sorted(
-        ({"version": str(v.version), "run_id": v.run_id, "created": v.creation_timestamp}
-         for v in versions),
+        (
+            {"version": str(v.version), "run_id": v.run_id, "created": v.creation_timestamp}
+            for v in versions
+        ),
         key=lambda row: int(row["version"]),
     )
     return {"versions": listed, "champion": champion}
+
+
+def champion_version(tracking_uri: str) -> str | None:
+    """The version the champion alias points at, or None."""
+    if not _tracking_store_exists(tracking_uri):
+        return None
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = _client(tracking_uri).get_model_version_by_alias(
+            REGISTERED_MODEL_NAME, CHAMPION_ALIAS
+        )
+    except MlflowException:
+        return None
+    return str(version.version)
+
+
+def set_champion(tracking_uri: str, version: str) -> None:
+    """Point the champion alias at ``version``."""
+    _client(tracking_uri).set_registered_model_alias(
+        REGISTERED_MODEL_NAME, CHAMPION_ALIAS, str(version)
+    )
+
+
+def version_run(tracking_uri: str, version: str) -> dict[str, Any]:
+    """A version's run: its metrics, params and tags."""
+    client = _client(tracking_uri)
+    model_version = client.get_model_version(REGISTERED_MODEL_NAME, str(version))
+    run = client.get_run(model_version.run_id)
+    return {
+        "version": str(version),
+        "run_id": model_version.run_id,
+        "metrics": dict(run.data.metrics),
+        "params": dict(run.data.params),
+        "tags": {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
+    }
+
+
+def download_run_artifact(tracking_uri: str, run_id: str, path: str, destination: Path) -> Path:
+    """Download one artifact of a run (e.g. the fairness table) into ``destination``."""
+    import mlflow.artifacts
+
+    local = mlflow.artifacts.download_artifacts(
+        run_id=run_id, artifact_path=path, dst_path=str(destination), tracking_uri=tracking_uri
+    )
+    return Path(local)
+
+
+def _pyfunc_class() -> type:
+    import mlflow.pyfunc
+
+    class DealerRiskModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+        """pyfunc wrapper: ``predict`` gives raw_score and calibrated score per row."""
+
+        def load_context(self, context: Any) -> None:
+            self.bundle = ModelBundle.load(Path(context.artifacts["bundle"]))
+
+        # No type hints here on purpose: MLflow would try to derive a schema from them.
+        def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]  # noqa: ARG002
+            return self.bundle.score(model_input)
+
+    return DealerRiskModel
+
+
+@dataclass(frozen=True)
+class LoggedRun:
+    """What a training run left in MLflow."""
+
+    run_id: str
+    version: str
+    model_uri: str
+
+
+def log_training_run(
+    tracking_uri: str,
+    artifact_root: Path | None,
+    bundle: ModelBundle,
+    *,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+    artifacts_dir: Path | None = None,
+    run_name: str | None = None,
+) -> LoggedRun:
+    """Log one training run and register its model; returns the new version.
+
+    ``artifact_root`` keeps artifacts under DEALER_RISK_HOME for a local tracking store
+    (MLflow would otherwise write ``./mlruns`` wherever the command runs); for a tracking
+    server pass None and the server decides.
+    """
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    client = _client(tracking_uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
+    if experiment is None:
+        location = artifact_root.resolve().as_uri() if artifact_root is not None else None
+        experiment_id = client.create_experiment(EXPERIMENT_NAME, artifact_location=location)
+    else:
+        experiment_id = experiment.experiment_id
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+        mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+        clean = {k: float(v) for k, v in metrics.items() if v == v}  # drop NaN
+        mlflow.log_metrics(clean)
+        mlflow.set_tags(dict(tags))
+        if artifacts_dir is not None:
+            mlflow.log_artifacts(str(artifacts_dir))
+        with tempfile.TemporaryDirectory() as scratch:
+            bundle_dir = bundle.save(Path(scratch) / "bundle")
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=_pyfunc_class()(),
+                artifacts={"bundle": str(bundle_dir)},
+                registered_model_name=REGISTERED_MODEL_NAME,
+                pip_requirements=["lightgbm", "shap", "pandas", "numpy", "scikit-learn"],
+            )
+    version = str(info.registered_model_version)
+    return LoggedRun(run_id=run.info.run_id, version=version,
+                     model_uri=f"models:/{REGISTERED_MODEL_NAME}/{version}")
+
+
+def load_bundle(tracking_uri: str, model_uri: str | None = None) -> tuple[ModelBundle, str]:
+    """Load a model version's bundle (the champion by default) and its version number."""
+    import mlflow
+    import mlflow.pyfunc
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    uri = model_uri or f"models:/{REGISTERED_MODEL_NAME}@{CHAMPION_ALIAS}"
+    version = _resolve_version(tracking_uri, uri)
+    pyfunc_model = mlflow.pyfunc.load_model(uri)
+    bundle: ModelBundle = pyfunc_model.unwrap_python_model().bundle
+    return bundle, version
+
+
+def _resolve_version(tracking_uri: str, uri: str) -> str:
+    """The version number a ``models:/`` URI names (``runs:/`` URIs keep the run id)."""
+    client = _client(tracking_uri)
+    if uri.startswith("models:/"):
+        rest = uri.removeprefix("models:/")
+        if "@" in rest:
+            name, alias = rest.split("@", 1)
+            return str(client.get_model_version_by_alias(name, alias).version)
+        name, _, version = rest.partition("/")
+        return version
+    return uri
