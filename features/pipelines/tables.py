@@ -1,0 +1,350 @@
+"""The pipelines' input (contract tables as DataFrames) and its prepared, indexed form.
+
+:class:`EventTables` is what callers hand in: the contract's tables in contract form,
+however they were read (store, CSV, generator). :func:`prepare_world` turns them into a
+:class:`PreparedWorld` once: licensees numbered in license-number order, every date a whole
+day, every event table sorted by (licensee, known-date) with the integer prefix sums the
+families need. Preparing is the only step whose cost grows with the number of events;
+computing features for any number of (licensee, as_of) queries afterwards is a handful of
+binary searches per query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from features.contract import OUTCOMES, SERIOUS_OUTCOMES, TABLES_BY_NAME
+from features.pipelines.dates import LATEST_DAY, MISSING_DAY, Days, shift_years, to_days
+from features.pipelines.events import EventIndex, Floats, Ints
+
+#: Outcome severity, in the glossary's rising order: 0 no violations ... 4 revocation.
+OUTCOME_SEVERITY: dict[str, int] = {outcome: rank for rank, outcome in enumerate(OUTCOMES)}
+
+
+@dataclass(frozen=True)
+class EventTables:
+    """The contract's tables as DataFrames (see ``shared/data-contract.md``).
+
+    Dates may be ``datetime64`` columns, ``datetime.date`` objects or ``YYYY-MM-DD``
+    text; booleans may be nullable booleans or ``true``/``false`` text. Optional columns
+    may be absent. ``theft_loss`` is optional, as in the contract.
+    """
+
+    dealers: pd.DataFrame
+    traces: pd.DataFrame
+    multiple_sales: pd.DataFrame
+    inspections: pd.DataFrame
+    theft_loss: pd.DataFrame | None = None
+
+    @classmethod
+    def from_mapping(cls, tables: Mapping[str, pd.DataFrame]) -> EventTables:
+        """From ``{"dealers": ..., "traces": ..., ...}``; missing event tables are empty."""
+        frames = {
+            name: tables[name] if name in tables else empty_table(name)
+            for name in ("dealers", "traces", "multiple_sales", "inspections")
+        }
+        return cls(**frames, theft_loss=tables.get("theft_loss"))
+
+
+def empty_table(name: str) -> pd.DataFrame:
+    """A contract table with its columns and no rows."""
+    return pd.DataFrame(
+        {column: pd.Series(dtype=object) for column in TABLES_BY_NAME[name].column_names}
+    )
+
+
+def _column(frame: pd.DataFrame, name: str) -> pd.Series:
+    """A column, or an all-missing one when an optional column is absent."""
+    if name in frame.columns:
+        return frame[name]
+    return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+
+
+def _text(frame: pd.DataFrame, name: str) -> npt.NDArray[np.object_]:
+    """A text column as an object array with ``None`` for missing values."""
+    column = _column(frame, name)
+    return np.asarray(column.astype(object).where(column.notna(), None), dtype=object)
+
+
+def _boolean(frame: pd.DataFrame, name: str) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """A nullable boolean column as (known, true) masks; accepts ``true``/``false`` text."""
+    column = _column(frame, name)
+    if column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
+        lowered = column.astype(object).map(
+            lambda value: value.strip().lower() if isinstance(value, str) else value
+        )
+        # bool keys also match 1 and 0, since they hash alike.
+        column = lowered.map({"true": True, "false": False, True: True, False: False})
+    values = pd.array(column, dtype="boolean")
+    known = ~np.asarray(values.isna())
+    true = np.asarray(values.fillna(False), dtype=bool)
+    return known, true
+
+
+def _integers(frame: pd.DataFrame, name: str) -> tuple[npt.NDArray[np.bool_], Ints]:
+    """A nullable integer column as (known, value with 0 where missing)."""
+    values = pd.to_numeric(_column(frame, name), errors="coerce")
+    known = np.asarray(values.notna())
+    return known, np.asarray(values.fillna(0), dtype=np.float64).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Licensees:
+    """The dealers table, numbered 0..n-1 in license-number order."""
+
+    numbers: pd.Index
+    issue_day: Days
+    annual_sales: Floats
+    license_type: npt.NDArray[np.object_]
+    peer_group: Ints
+    #: Licensee codes ordered by peer group, and where each group's run starts and ends.
+    group_members: Ints
+    group_starts: Ints
+    group_sizes: Ints
+    #: First day a revocation became known (LATEST_DAY when never revoked).
+    revocation_day: Days = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def codes_of(self, license_numbers: pd.Series | pd.Index) -> Ints:
+        """Codes for license numbers; -1 for numbers not in the dealers table."""
+        return np.asarray(
+            self.numbers.get_indexer(pd.Index(license_numbers).astype(object)), dtype=np.int64
+        )
+
+    def active(self, codes: Ints, days: Days) -> npt.NDArray[np.bool_]:
+        """Licensed before the day (or issue date unknown) and not revoked before it."""
+        issue = self.issue_day[codes]
+        licensed = (issue == MISSING_DAY) | (issue < days)
+        return licensed & (self.revocation_day[codes] >= days)
+
+
+@dataclass(frozen=True)
+class Traces:
+    """Traces sorted by (licensee, trace_date), with prefix sums of their flags."""
+
+    index: EventIndex
+    prefix: dict[str, Ints]
+    time_to_crime_days: Ints  # in sorted order
+
+
+@dataclass(frozen=True)
+class MultipleSales:
+    """Multiple-sale reports sorted by (licensee, report_date)."""
+
+    index: EventIndex
+    prefix: dict[str, Ints]
+    purchaser: Ints  # in sorted order; -1 where no purchaser key
+    purchaser_count: int
+
+
+@dataclass(frozen=True)
+class TheftLoss:
+    """Theft and loss reports sorted by (licensee, report_date)."""
+
+    index: EventIndex
+    prefix: dict[str, Ints]
+
+
+@dataclass(frozen=True)
+class Inspections:
+    """Inspections sorted by (licensee, inspection_date, severity, id).
+
+    On a day with several inspections the most severe sorts last, so "the last
+    inspection" is the most severe of the latest day's.
+    """
+
+    index: EventIndex
+    prefix: dict[str, Ints]
+    day: Days  # in sorted order
+    severity: Ints
+    violations: Ints
+    missing_firearms: Floats  # NaN where not recorded
+
+
+@dataclass(frozen=True)
+class PreparedWorld:
+    """Contract tables indexed for point-in-time queries; build with :func:`prepare_world`."""
+
+    licensees: Licensees
+    traces: Traces
+    multiple_sales: MultipleSales
+    theft_loss: TheftLoss
+    inspections: Inspections
+
+
+def _codes(licensees_index: pd.Index, frame: pd.DataFrame) -> Ints:
+    if frame.empty:
+        return np.zeros(0, dtype=np.int64)
+    return np.asarray(
+        licensees_index.get_indexer(pd.Index(frame["license_number"]).astype(object)),
+        dtype=np.int64,
+    )
+
+
+def _known_rows(codes: Ints, day: Days) -> npt.NDArray[np.bool_]:
+    """Rows that name a known licensee and carry a known-date; others cannot count."""
+    return (codes >= 0) & (day != MISSING_DAY)
+
+
+def _prepare_licensees(dealers: pd.DataFrame, inspections: pd.DataFrame) -> Licensees:
+    numbers = pd.Index(dealers["license_number"].astype(object), name="license_number")
+    if not numbers.is_unique:
+        duplicated = numbers[numbers.duplicated()].unique()[:5].tolist()
+        raise ValueError(f"dealers.license_number is not unique, e.g. {duplicated}")
+    order = np.argsort(np.asarray(numbers, dtype=str), kind="stable")
+    dealers = dealers.iloc[order]
+    numbers = numbers[order]
+    license_type = _text(dealers, "license_type")
+    state = _text(dealers, "premise_state")
+    group_labels = pd.Series(license_type).astype(str) + "|" + pd.Series(state).astype(str)
+    peer_group, _ = pd.factorize(group_labels, sort=True)
+    peer_group = np.asarray(peer_group, dtype=np.int64)
+    group_members = np.argsort(peer_group, kind="stable").astype(np.int64)
+    group_sizes = np.bincount(peer_group, minlength=int(peer_group.max(initial=-1)) + 1).astype(
+        np.int64
+    )
+    group_starts = (np.cumsum(group_sizes) - group_sizes).astype(np.int64)
+    sales = pd.to_numeric(_column(dealers, "annual_firearm_sales"), errors="coerce")
+
+    revocation_day = np.full(len(numbers), LATEST_DAY, dtype=np.int64)
+    if not inspections.empty:
+        revoked = inspections[inspections["outcome"].astype(object) == "revocation"]
+        codes = _codes(numbers, revoked)
+        days = to_days(revoked["inspection_date"])
+        keep = _known_rows(codes, days)
+        np.minimum.at(revocation_day, codes[keep], days[keep])
+
+    return Licensees(
+        numbers=numbers,
+        issue_day=to_days(_column(dealers, "license_issue_date")),
+        annual_sales=np.asarray(sales, dtype=np.float64),
+        license_type=license_type,
+        peer_group=peer_group,
+        group_members=group_members,
+        group_starts=group_starts,
+        group_sizes=group_sizes,
+        revocation_day=revocation_day,
+    )
+
+
+def _prepare_traces(numbers: pd.Index, traces: pd.DataFrame) -> Traces:
+    codes = _codes(numbers, traces)
+    trace_day = to_days(traces["trace_date"]) if len(traces) else np.zeros(0, dtype=np.int64)
+    keep = _known_rows(codes, trace_day)
+    traces, codes, trace_day = traces[keep], codes[keep], trace_day[keep]
+    purchase = to_days(traces["purchase_date"]) if len(traces) else trace_day
+    recovery = to_days(traces["recovery_date"]) if len(traces) else trace_day
+    possessor_known, possessor = _boolean(traces, "purchaser_is_possessor")
+    obliterated_known, obliterated = _boolean(traces, "serial_obliterated")
+    index = EventIndex.build(codes, trace_day)
+    flags = {
+        # Calendar years, as the public statistics count them: under 1 year means recovered
+        # before the sale's first anniversary; "3 years or less" includes the third.
+        "under_1y": recovery < shift_years(purchase, 1),
+        "at_most_3y": recovery <= shift_years(purchase, 3),
+        "mexico": _text(traces, "recovery_country") == "MX",
+        "possessor_known": possessor_known,
+        "possessor_not_purchaser": possessor_known & ~possessor,
+        "obliterated_known": obliterated_known,
+        "obliterated": obliterated_known & obliterated,
+        "rifle": _text(traces, "firearm_type") == "rifle",
+    }
+    return Traces(
+        index=index,
+        prefix={name: index.prefix(values) for name, values in flags.items()},
+        time_to_crime_days=index.sorted_values(recovery - purchase).astype(np.int64),
+    )
+
+
+def _prepare_multiple_sales(numbers: pd.Index, reports: pd.DataFrame) -> MultipleSales:
+    codes = _codes(numbers, reports)
+    day = to_days(reports["report_date"]) if len(reports) else np.zeros(0, dtype=np.int64)
+    keep = _known_rows(codes, day)
+    reports, codes, day = reports[keep], codes[keep], day[keep]
+    form = _text(reports, "form")
+    _, firearms = _integers(reports, "firearm_count")
+    purchaser, keys = pd.factorize(pd.Series(_text(reports, "purchaser_key")), use_na_sentinel=True)
+    index = EventIndex.build(codes, day)
+    is_4 = form == "3310.4"
+    is_12 = form == "3310.12"
+    columns = {
+        "reports_3310_4": is_4,
+        "reports_3310_12": is_12,
+        "firearms_3310_4": np.where(is_4, firearms, 0),
+        "firearms_3310_12": np.where(is_12, firearms, 0),
+    }
+    return MultipleSales(
+        index=index,
+        prefix={name: index.prefix(values) for name, values in columns.items()},
+        purchaser=index.sorted_values(np.asarray(purchaser, dtype=np.int64)).astype(np.int64),
+        purchaser_count=max(len(keys), 1),
+    )
+
+
+def _prepare_theft_loss(numbers: pd.Index, reports: pd.DataFrame | None) -> TheftLoss:
+    reports = reports if reports is not None else empty_table("theft_loss")
+    codes = _codes(numbers, reports)
+    day = to_days(reports["report_date"]) if len(reports) else np.zeros(0, dtype=np.int64)
+    keep = _known_rows(codes, day)
+    reports, codes, day = reports[keep], codes[keep], day[keep]
+    _, firearms = _integers(reports, "firearm_count")
+    index = EventIndex.build(codes, day)
+    return TheftLoss(index=index, prefix={"firearms": index.prefix(firearms)})
+
+
+def _prepare_inspections(numbers: pd.Index, inspections: pd.DataFrame) -> Inspections:
+    codes = _codes(numbers, inspections)
+    day = (
+        to_days(inspections["inspection_date"]) if len(inspections) else np.zeros(0, dtype=np.int64)
+    )
+    keep = _known_rows(codes, day)
+    inspections, codes, day = inspections[keep], codes[keep], day[keep]
+    outcome = pd.Series(_text(inspections, "outcome"))
+    severity = np.asarray(outcome.map(OUTCOME_SEVERITY).fillna(0), dtype=np.int64)
+    _, violations = _integers(inspections, "violation_count")
+    missing_known, missing = _integers(inspections, "missing_firearms")
+    id_rank, _ = pd.factorize(pd.Series(_text(inspections, "inspection_id")).astype(str), sort=True)
+    index = EventIndex.build(
+        codes, day, tiebreak=severity * (len(inspections) + 1) + np.asarray(id_rank, dtype=np.int64)
+    )
+    serious = np.isin(outcome.to_numpy(dtype=object), list(SERIOUS_OUTCOMES))
+    return Inspections(
+        index=index,
+        prefix={
+            "serious": index.prefix(serious),
+            "violations": index.prefix(violations),
+            "missing_firearms": index.prefix(missing),
+        },
+        day=index.sorted_values(day).astype(np.int64),
+        severity=index.sorted_values(severity).astype(np.int64),
+        violations=index.sorted_values(violations).astype(np.int64),
+        missing_firearms=index.sorted_values(np.where(missing_known, missing, np.nan)).astype(
+            np.float64
+        ),
+    )
+
+
+def prepare_world(tables: EventTables | Mapping[str, pd.DataFrame]) -> PreparedWorld:
+    """Index the contract tables for point-in-time queries.
+
+    Events that name a licensee missing from ``dealers`` are dropped: ingestion rejects
+    them, and a feature of nobody cannot be reported.
+    """
+    if not isinstance(tables, EventTables):
+        tables = EventTables.from_mapping(tables)
+    licensees = _prepare_licensees(tables.dealers, tables.inspections)
+    numbers = licensees.numbers
+    return PreparedWorld(
+        licensees=licensees,
+        traces=_prepare_traces(numbers, tables.traces),
+        multiple_sales=_prepare_multiple_sales(numbers, tables.multiple_sales),
+        theft_loss=_prepare_theft_loss(numbers, tables.theft_loss),
+        inspections=_prepare_inspections(numbers, tables.inspections),
+    )
