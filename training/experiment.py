@@ -1,0 +1,69 @@
+"""Experiment configs: one TOML file per experiment under ``experiments/``.
+
+A file names only what it changes; everything else comes from ``experiments/default.toml``
+semantics, encoded here as the model's defaults so a config outside the repository works.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from training.labels import DEFAULT_INSPECTION_DURATION_DAYS, LABELS
+
+
+class ModelConfig(BaseModel):
+    """LightGBM settings of the risk model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_boost_round: int = Field(300, ge=1)
+    balance_classes: bool = True
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ExperimentConfig(BaseModel):
+    """Everything that decides a training run besides the data and the as-of date."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "default"
+    description: str = ""
+    seed: int = 7
+    label: str = "serious"
+    inspection_duration_days: int = Field(DEFAULT_INSPECTION_DURATION_DAYS, ge=0)
+    n_folds: int = Field(3, ge=1)
+    validation_days: int = Field(365, ge=30)
+    selection_metric: str = "precision_at_2pct"
+    capacity_share: float = Field(0.12, gt=0, le=1)
+    fairness_top_share: float = Field(0.05, gt=0, le=1)
+    exclude_features: list[str] = Field(default_factory=list)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+
+    def model_post_init(self, _context: Any) -> None:
+        if self.label not in LABELS:
+            raise ValueError(f"label must be one of {sorted(LABELS)}, got {self.label!r}")
+
+    def flat_params(self) -> dict[str, Any]:
+        """The config as flat key/value pairs for MLflow's params."""
+        flat: dict[str, Any] = {}
+        for key, value in self.model_dump().items():
+            if key == "model":
+                flat["num_boost_round"] = value["num_boost_round"]
+                flat["balance_classes"] = value["balance_classes"]
+                flat.update({f"lgb_{k}": v for k, v in value["params"].items()})
+            else:
+                flat[key] = value
+        return flat
+
+
+def load_experiment(path: Path | None) -> ExperimentConfig:
+    """Read an experiment file; ``None`` gives the defaults."""
+    if path is None:
+        return ExperimentConfig()
+    with path.open("rb") as handle:
+        data = tomllib.load(handle)
+    return ExperimentConfig.model_validate(data)
