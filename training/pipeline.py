@@ -1,0 +1,230 @@
+"""A training run: examples, temporal validation, baselines, calibration, final refit.
+
+``train(tables, as_of, config)`` is a pure function of the event tables, the as-of date
+and the experiment: it reads no clock and no environment, so the same inputs give the
+same model, metrics and scores. Logging to MLflow is :mod:`training.tracking`'s job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.catalogue import CATALOGUE_VERSION, catalogue_frame, get_feature
+from features.catalogue import monotone_directions as catalogue_directions
+from features.pipelines.build import build_panel
+from features.pipelines.tables import EventTables
+from models.bundle import ModelBundle, fingerprint
+from models.calibration import PlattCalibrator
+from models.estimator import RiskModel
+from training.baselines import Ranker, default_baselines
+from training.experiment import ExperimentConfig
+from training.fairness import fairness_audit
+from training.folds import Fold, rolling_origin_folds
+from training.labels import training_examples
+from training.metrics import ReliabilityCurve, ranking_report, reliability_curve
+
+MODEL_NAME = "model"
+
+
+@dataclass
+class TrainingData:
+    """Examples (one per inspection) with their features as of the opening date."""
+
+    examples: pd.DataFrame  # inspection_id, license_number, opened, closed, outcome, label
+    features: pd.DataFrame  # aligned with examples, catalogue columns
+    groups: pd.DataFrame  # fairness groupings, aligned with examples
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.examples["label"].to_numpy()
+
+
+@dataclass
+class TrainingResult:
+    """Everything a run produces: the bundle, metrics, audits and held-out predictions."""
+
+    bundle: ModelBundle
+    config: ExperimentConfig
+    as_of: dt.date
+    fold_metrics: pd.DataFrame  # one row per (ranker, fold)
+    summary: dict[str, float]  # means over folds, keyed for MLflow
+    out_of_fold: pd.DataFrame  # held-out rows with every ranker's score
+    fairness: pd.DataFrame
+    reliability: ReliabilityCurve
+    shap_importance: pd.DataFrame
+    data_fingerprint: str
+    notes: list[str] = field(default_factory=list)
+
+
+def sales_band(sales: pd.Series) -> pd.Series:
+    """Sales-volume bands for the fairness audit (firearms a year)."""
+    bands = pd.cut(
+        sales.astype(float),
+        bins=[-np.inf, 50, 250, 1000, np.inf],
+        labels=["under 50", "50-249", "250-999", "1000+"],
+        right=False,
+    )
+    return bands.astype("string").fillna("unknown")
+
+
+def _groups(dealers: pd.DataFrame, license_numbers: pd.Series) -> pd.DataFrame:
+    profile = dealers.drop_duplicates("license_number").set_index("license_number")
+    rows = profile.reindex(license_numbers.to_numpy())
+
+    def column(name: str) -> pd.Series:
+        if name not in rows.columns:
+            return pd.Series(["unknown"] * len(rows), dtype="string")
+        return rows[name].astype("string").fillna("unknown").reset_index(drop=True)
+
+    sales = (rows["annual_firearm_sales"] if "annual_firearm_sales" in rows.columns
+             else pd.Series([np.nan] * len(rows)))
+    return pd.DataFrame({
+        "license_type": column("license_type"),
+        "urbanicity": column("urbanicity"),
+        "field_division": column("field_division"),
+        "sales_band": sales_band(pd.Series(pd.to_numeric(sales, errors="coerce")))
+        .reset_index(drop=True),
+    })
+
+
+def build_training_data(
+    tables: EventTables, as_of: dt.date, config: ExperimentConfig
+) -> TrainingData:
+    """One row per inspection closed before ``as_of``, featurised as of its opening."""
+    examples = training_examples(
+        tables.inspections, as_of,
+        duration_days=config.inspection_duration_days, label=config.label,
+    )
+    pairs = pd.DataFrame({"license_number": examples["license_number"],
+                          "as_of": examples["opened"]}, index=examples.index)
+    panel = build_panel(tables, pairs)
+    # Inspections of licensees not yet licensed on the opening date have no features.
+    examples = examples.loc[panel.index].reset_index(drop=True)
+    features = panel.drop(columns=["license_number", "as_of"]).reset_index(drop=True)
+    features = features.drop(columns=[c for c in config.exclude_features if c in features])
+    groups = _groups(tables.dealers, examples["license_number"])
+    return TrainingData(examples=examples, features=features, groups=groups)
+
+
+def _risk_model(config: ExperimentConfig, features: list[str]) -> RiskModel:
+    directions = catalogue_directions()
+    return RiskModel(
+        params=config.model.params,
+        num_boost_round=config.model.num_boost_round,
+        monotone={name: directions.get(name, 0) for name in features},
+        balance_classes=config.model.balance_classes,
+        seed=config.seed,
+    )
+
+
+def _evaluate_fold(
+    data: TrainingData, fold: Fold, config: ExperimentConfig
+) -> tuple[list[dict[str, Any]], pd.DataFrame] | None:
+    closed = data.examples["closed"]
+    train, valid = fold.train_mask(closed), fold.validation_mask(closed)
+    y = data.labels
+    if y[train].sum() < 5 or valid.sum() == 0 or y[valid].sum() == 0:
+        return None
+    X_train, X_valid = data.features[train], data.features[valid]
+    model = _risk_model(config, list(data.features.columns)).fit(X_train, y[train])
+    scores: dict[str, np.ndarray] = {MODEL_NAME: model.predict_raw(X_valid)}
+    rankers: list[Ranker] = default_baselines(config.seed)
+    for ranker in rankers:
+        scores[ranker.name] = ranker.fit(X_train, y[train]).score(X_valid)
+    rows = []
+    for name, score in scores.items():
+        report = ranking_report(y[valid], score, capacity_fraction=config.capacity_share)
+        rows.append({"ranker": name, "fold": fold.number, "origin": fold.origin, **report})
+    held_out = data.examples.loc[valid, ["inspection_id", "license_number", "opened",
+                                         "closed", "label"]].copy()
+    held_out["fold"] = fold.number
+    for name, score in scores.items():
+        held_out[f"score_{name}"] = score
+    return rows, held_out
+
+
+def train(tables: EventTables, as_of: dt.date, config: ExperimentConfig) -> TrainingResult:
+    """Validate on rolling origins, calibrate on held-out time, refit on all before as_of."""
+    data = build_training_data(tables, as_of, config)
+    y = data.labels
+    if y.sum() < 10:
+        raise ValueError(
+            f"only {int(y.sum())} serious outcomes among {y.size} inspections closed before "
+            f"{as_of}: too few to train; choose a later --as-of or load more history"
+        )
+    fold_rows: list[dict[str, Any]] = []
+    held_out_parts: list[pd.DataFrame] = []
+    notes: list[str] = []
+    for fold in rolling_origin_folds(as_of, config.n_folds, config.validation_days):
+        evaluated = _evaluate_fold(data, fold, config)
+        if evaluated is None:
+            notes.append(f"fold {fold.number} (origin {fold.origin}) skipped: too few labels")
+            continue
+        rows, held_out = evaluated
+        fold_rows.extend(rows)
+        held_out_parts.append(held_out)
+    if not held_out_parts:
+        raise ValueError("no validation fold had both training and validation labels")
+    fold_metrics = pd.DataFrame(fold_rows)
+    out_of_fold = pd.concat(held_out_parts, ignore_index=True)
+
+    calibrator = PlattCalibrator.fit(out_of_fold[f"score_{MODEL_NAME}"], out_of_fold["label"])
+    model = _risk_model(config, list(data.features.columns)).fit(data.features, y)
+
+    # Raw log-odds have no Brier score; the model's is that of its calibrated probabilities.
+    calibrated = calibrator.transform(out_of_fold[f"score_{MODEL_NAME}"])
+    squared_error = (calibrated - out_of_fold["label"].to_numpy()) ** 2
+    for fold_number, error in pd.Series(squared_error).groupby(out_of_fold["fold"]):
+        is_row = (fold_metrics["ranker"] == MODEL_NAME) & (fold_metrics["fold"] == fold_number)
+        fold_metrics.loc[is_row, "brier"] = float(error.mean())
+
+    metric_columns = [c for c in fold_metrics.columns if c not in ("ranker", "fold", "origin")]
+    means = fold_metrics.groupby("ranker", sort=False)[metric_columns].mean()
+    summary: dict[str, float] = {}
+    for ranker, row in means.iterrows():
+        prefix = "" if ranker == MODEL_NAME else f"baseline_{ranker}_"
+        summary.update({f"{prefix}{metric}": float(value) for metric, value in row.items()})
+    for _, row in fold_metrics[fold_metrics["ranker"] == MODEL_NAME].iterrows():
+        for metric in metric_columns:
+            summary[f"fold{row['fold']}_{metric}"] = float(row[metric])
+    summary["calibrated_brier"] = float(squared_error.mean())
+    summary["training_inspections"] = float(y.size)
+    summary["training_serious"] = float(y.sum())
+
+    groups = _groups(tables.dealers, out_of_fold["license_number"])
+    fairness = fairness_audit(groups, out_of_fold["label"], out_of_fold[f"score_{MODEL_NAME}"],
+                              top_fraction=config.fairness_top_share)
+    reliability = reliability_curve(out_of_fold["label"], calibrated)
+
+    bundle = ModelBundle(
+        model=model,
+        calibrator=calibrator,
+        catalogue=catalogue_frame().to_dict(orient="records"),
+        metadata={
+            "as_of": as_of.isoformat(),
+            "experiment": config.name,
+            "label": config.label,
+            "catalogue_version": CATALOGUE_VERSION,
+            "inspection_duration_days": config.inspection_duration_days,
+        },
+    )
+    data_fingerprint = fingerprint(
+        pd.concat([data.examples[["inspection_id", "label"]], data.features], axis=1)
+    )
+    bundle.metadata["data_fingerprint"] = data_fingerprint
+    # Global importance from an evenly spaced sample: stable and cheap on large panels.
+    step = max(1, len(data.features) // 20_000)
+    explanation = bundle.explain(data.features.iloc[::step])
+    importance = explanation.contributions.abs().mean().rename("mean_abs_shap").to_frame()
+    importance["family"] = [str(get_feature(name).family) for name in importance.index]
+    importance = importance.sort_values("mean_abs_shap", ascending=False)
+    return TrainingResult(
+        bundle=bundle, config=config, as_of=as_of, fold_metrics=fold_metrics,
+        summary=summary, out_of_fold=out_of_fold, fairness=fairness, reliability=reliability,
+        shap_importance=importance, data_fingerprint=data_fingerprint, notes=notes,
+    )
