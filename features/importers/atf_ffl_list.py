@@ -156,10 +156,14 @@ def _dealer_row(fields: dict[str, str]) -> tuple[Row, list[tuple[str, str]]]:
         "premise_zip": zip5(fields.get("PREMISE_ZIP_CODE")),
         "county_fips": county_fips(state, cnty),
     }
-    if number is not None:
-        problems = [
-            (_SOURCE_OF.get(column, column), reason) for column, reason in check_row(DEALERS, row)
-        ]
+    # A malformed part is already reported under its own column name; the assembled
+    # number and type would only repeat it.
+    repeated = {"license_number", "license_type"} if problems else set()
+    problems += [
+        (_SOURCE_OF.get(column, column), reason)
+        for column, reason in check_row(DEALERS, row)
+        if column not in repeated
+    ]
     return row, problems
 
 
