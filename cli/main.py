@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from cli import import_commands, store_commands
+from cli import features_commands, import_commands, store_commands
 from features.settings import get_settings
 from features.store import open_store, table_counts
 from models.registry import list_model_versions
@@ -49,6 +49,7 @@ def status(
 
 store_commands.register(app)
 import_commands.register(app)
+features_commands.register(app)
 
 
 def main() -> None:
