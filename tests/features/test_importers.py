@@ -345,7 +345,7 @@ def test_every_inspection_report_loads_and_reimporting_changes_nothing(store_url
         (1_925, "source attribution, not a report")
     ]
     with engine.connect() as connection:
-        outcomes = dict(
+        outcomes: dict[str, int] = dict(
             connection.execute(
                 select(schema.inspections.c.outcome, func.count())
                 .group_by(schema.inspections.c.outcome)
