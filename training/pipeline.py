@@ -36,8 +36,9 @@ class TrainingData:
     """Examples (one per inspection) with their features as of the opening date."""
 
     examples: pd.DataFrame  # inspection_id, license_number, opened, closed, outcome, label
-    features: pd.DataFrame  # aligned with examples, catalogue columns
+    features: pd.DataFrame  # aligned with examples, every catalogue column
     groups: pd.DataFrame  # fairness groupings, aligned with examples
+    model_columns: list[str]  # the features the model uses (the config may exclude some)
 
     @property
     def labels(self) -> np.ndarray:
@@ -106,9 +107,13 @@ def build_training_data(
     # Inspections of licensees not yet licensed on the opening date have no features.
     examples = examples.loc[panel.index].reset_index(drop=True)
     features = panel.drop(columns=["license_number", "as_of"]).reset_index(drop=True)
-    features = features.drop(columns=[c for c in config.exclude_features if c in features])
+    unknown = sorted(set(config.exclude_features) - set(features.columns))
+    if unknown:
+        raise ValueError(f"exclude_features names features not in the catalogue: {unknown}")
+    # Baselines read their rule's column even when the model leaves it out.
+    model_columns = [c for c in features.columns if c not in config.exclude_features]
     groups = _groups(tables.dealers, examples["license_number"])
-    return TrainingData(examples=examples, features=features, groups=groups)
+    return TrainingData(examples, features, groups, model_columns)
 
 
 def _risk_model(config: ExperimentConfig, features: list[str]) -> RiskModel:
@@ -131,11 +136,15 @@ def _evaluate_fold(
     if y[train].sum() < 5 or valid.sum() == 0 or y[valid].sum() == 0:
         return None
     X_train, X_valid = data.features[train], data.features[valid]
-    model = _risk_model(config, list(data.features.columns)).fit(X_train, y[train])
-    scores: dict[str, np.ndarray] = {MODEL_NAME: model.predict_raw(X_valid)}
+    columns = data.model_columns
+    model = _risk_model(config, columns).fit(X_train[columns], y[train])
+    scores: dict[str, np.ndarray] = {MODEL_NAME: model.predict_raw(X_valid[columns])}
     rankers: list[Ranker] = default_baselines(config.seed)
     for ranker in rankers:
-        scores[ranker.name] = ranker.fit(X_train, y[train]).score(X_valid)
+        # The logistic baseline sees exactly the model's features; rules read their column.
+        inputs = (X_train[columns], X_valid[columns]) if ranker.name == "logistic_regression" \
+            else (X_train, X_valid)
+        scores[ranker.name] = ranker.fit(inputs[0], y[train]).score(inputs[1])
     rows = []
     for name, score in scores.items():
         report = ranking_report(y[valid], score, capacity_fraction=config.capacity_share)
@@ -174,7 +183,8 @@ def train(tables: EventTables, as_of: dt.date, config: ExperimentConfig) -> Trai
     out_of_fold = pd.concat(held_out_parts, ignore_index=True)
 
     calibrator = PlattCalibrator.fit(out_of_fold[f"score_{MODEL_NAME}"], out_of_fold["label"])
-    model = _risk_model(config, list(data.features.columns)).fit(data.features, y)
+    model_features = data.features[data.model_columns]
+    model = _risk_model(config, data.model_columns).fit(model_features, y)
 
     # Raw log-odds have no Brier score; the model's is that of its calibrated probabilities.
     calibrated = calibrator.transform(out_of_fold[f"score_{MODEL_NAME}"])
@@ -214,12 +224,12 @@ def train(tables: EventTables, as_of: dt.date, config: ExperimentConfig) -> Trai
         },
     )
     data_fingerprint = fingerprint(
-        pd.concat([data.examples[["inspection_id", "label"]], data.features], axis=1)
+        pd.concat([data.examples[["inspection_id", "label"]], model_features], axis=1)
     )
     bundle.metadata["data_fingerprint"] = data_fingerprint
     # Global importance from an evenly spaced sample: stable and cheap on large panels.
-    step = max(1, len(data.features) // 20_000)
-    explanation = bundle.explain(data.features.iloc[::step])
+    step = max(1, len(model_features) // 20_000)
+    explanation = bundle.explain(model_features.iloc[::step])
     importance = explanation.contributions.abs().mean().rename("mean_abs_shap").to_frame()
     importance["family"] = [str(get_feature(name).family) for name in importance.index]
     importance = importance.sort_values("mean_abs_shap", ascending=False)

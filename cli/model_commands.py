@@ -1,0 +1,137 @@
+"""``train``, ``promote`` and ``score``: the model's life cycle from the command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from features.io import load_tables
+from features.settings import Settings, get_settings
+from features.store import open_store
+from models.registry import REGISTERED_MODEL_NAME, load_bundle
+from models.scoring import rankable_features, score_features, store_score_list, write_score_csv
+from training.experiment import load_experiment
+from training.pipeline import train as train_model
+from training.promotion import PromotionRefused
+from training.promotion import promote as promote_version
+from training.tracking import log_result
+
+AsOf = Annotated[
+    dt.datetime,
+    typer.Option("--as-of", formats=["%Y-%m-%d"],
+                 help="Only facts known strictly before this date are used."),
+]
+
+
+def artifact_root(settings: Settings) -> Path | None:
+    """Where a local tracking store keeps artifacts; a tracking server decides its own."""
+    uri = settings.mlflow_tracking_uri
+    if uri.startswith(("sqlite:", "file:")) or "://" not in uri:
+        return settings.home / "mlflow-artifacts"
+    return None
+
+
+def git_commit() -> str:
+    """The commit of the code that trains, for the run's tags ("unknown" outside git)."""
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+            capture_output=True, text=True, check=True, timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return completed.stdout.strip() or "unknown"
+
+
+def train(
+    as_of: AsOf,
+    experiment: Annotated[
+        Path | None,
+        typer.Option("--experiment", exists=True, dir_okay=False,
+                     help="Experiment config (TOML); default: experiments/default.toml values."),
+    ] = None,
+) -> None:
+    """Train on inspections closed before DATE, evaluate, log to MLflow, register a version.
+
+    The last line printed is the new version number alone.
+    """
+    settings = get_settings()
+    config = load_experiment(experiment)
+    day = as_of.date()
+    engine = open_store(settings.database_url)
+    try:
+        tables = load_tables(engine, known_before=day)
+    finally:
+        engine.dispose()
+    typer.echo(f"training experiment {config.name!r} as of {day} ...", err=True)
+    result = train_model(tables, day, config)
+    summary = result.summary
+    for line in (
+        f"inspections: {int(summary['training_inspections']):,} "
+        f"({int(summary['training_serious']):,} serious)",
+        f"validation precision@2%: model {summary['precision_at_2pct']:.3f}, "
+        f"Demand Letter 2 {summary['baseline_demand_letter_2_precision_at_2pct']:.3f}, "
+        f"random {summary['baseline_random_precision_at_2pct']:.3f}",
+        f"validation ROC-AUC {summary['roc_auc']:.3f}, PR-AUC {summary['pr_auc']:.3f}, "
+        f"Brier {summary['brier']:.4f}",
+        *result.notes,
+    ):
+        typer.echo(line, err=True)
+    logged = log_result(result, settings.mlflow_tracking_uri, artifact_root(settings),
+                        git_commit=git_commit())
+    typer.echo(f"registered {REGISTERED_MODEL_NAME} version {logged.version} "
+               f"(run {logged.run_id})", err=True)
+    typer.echo(logged.version)
+
+
+def promote(
+    version: Annotated[str, typer.Argument(help="The model version to make champion.")],
+    force: Annotated[bool, typer.Option("--force", help="Promote even if it is worse.")] = False,
+) -> None:
+    """Move the serving alias (champion) to VERSION, unless it is worse than the champion."""
+    settings = get_settings()
+    try:
+        promotion = promote_version(settings.mlflow_tracking_uri, version, force=force)
+    except PromotionRefused as refused:
+        typer.echo(f"refused: {refused}", err=True)
+        raise typer.Exit(code=1) from refused
+    typer.echo(promotion.describe())
+
+
+def score(
+    as_of: AsOf,
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    model: Annotated[
+        str | None,
+        typer.Option("--model", help="Model URI (default: models:/dealer-risk@champion)."),
+    ] = None,
+) -> None:
+    """Score every active licensee as of DATE; write FILE and store the list for serving."""
+    settings = get_settings()
+    day = as_of.date()
+    bundle, version = load_bundle(settings.mlflow_tracking_uri, model)
+    engine = open_store(settings.database_url)
+    try:
+        tables = load_tables(engine, known_before=day)
+        features = rankable_features(tables, day)
+        scores = score_features(features, bundle)
+        write_score_csv(scores, str(out))
+        list_id = store_score_list(
+            engine, scores, model_name=REGISTERED_MODEL_NAME, model_version=version, as_of=day,
+            calibration=bundle.calibrator.describe(), created_at=dt.datetime.now(dt.UTC),
+        )
+    finally:
+        engine.dispose()
+    typer.echo(f"scored {len(scores):,} licensees as of {day} with version {version}; "
+               f"wrote {out}; stored as list {list_id}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the model commands to ``app``."""
+    app.command("train")(train)
+    app.command("promote")(promote)
+    app.command("score")(score)
