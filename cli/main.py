@@ -7,11 +7,12 @@ the work itself lives in the layers below.
 from __future__ import annotations
 
 import json
+import os
 from typing import Annotated
 
 import typer
 
-from cli import features_commands, import_commands, store_commands
+from cli import features_commands, import_commands, model_commands, store_commands
 from features.settings import get_settings
 from features.store import open_store, table_counts
 from models.registry import list_model_versions
@@ -50,8 +51,11 @@ def status(
 store_commands.register(app)
 import_commands.register(app)
 features_commands.register(app)
+model_commands.register(app)
 
 
 def main() -> None:
     """Console-script entry point."""
+    # MLflow's per-file download bars would bury the command's own output.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     app()
