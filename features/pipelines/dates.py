@@ -51,31 +51,80 @@ def as_dates(days: Days) -> npt.NDArray[np.datetime64]:
     return np.asarray(days, dtype=np.int64).view("datetime64[D]")
 
 
+def civil_from_days(days: Days) -> tuple[Days, Days, Days]:
+    """(year, month, day) of each day number, in integer arithmetic.
+
+    Howard Hinnant's ``civil_from_days``: exact for the proleptic Gregorian calendar and,
+    unlike ``datetime64[M]`` casts, a few integer operations per element, which matters
+    for millions of trace dates.
+    """
+    z = np.asarray(days, dtype=np.int64) + 719468
+    era = z // 146097
+    day_of_era = z - era * 146097
+    year_of_era = (
+        day_of_era - day_of_era // 1460 + day_of_era // 36524 - day_of_era // 146096
+    ) // 365
+    day_of_year = day_of_era - (365 * year_of_era + year_of_era // 4 - year_of_era // 100)
+    shifted_month = (5 * day_of_year + 2) // 153
+    day = day_of_year - (153 * shifted_month + 2) // 5 + 1
+    month = np.where(shifted_month < 10, shifted_month + 3, shifted_month - 9)
+    year = year_of_era + era * 400 + (month <= 2)
+    return year, month, day
+
+
+def days_from_civil(year: Days, month: Days, day: Days) -> Days:
+    """Day numbers of (year, month, day); the inverse of :func:`civil_from_days`."""
+    year = np.asarray(year, dtype=np.int64) - (np.asarray(month) <= 2)
+    era = year // 400
+    year_of_era = year - era * 400
+    day_of_year = (153 * np.where(month > 2, month - 3, month + 9) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return np.asarray(era * 146097 + day_of_era - 719468, dtype=np.int64)
+
+
+def _is_leap(year: Days) -> npt.NDArray[np.bool_]:
+    return (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+
+
 def shift_years(days: Days, years: int) -> Days:
     """The same calendar date ``years`` later (earlier when negative).
 
     29 February maps to 28 February in a year without one, as ``DateOffset`` does;
     windows are calendar years because an inspector reads "the last 3 years" that way.
     """
-    dates = as_dates(days)
-    months = dates.astype("datetime64[M]")
-    day_in_month = (dates - months.astype("datetime64[D]")).astype(np.int64)
-    target = months + np.timedelta64(12 * years, "M")
-    target_start = target.astype("datetime64[D]")
-    month_length = (
-        (target + np.timedelta64(1, "M")).astype("datetime64[D]") - target_start
-    ).astype(np.int64)
-    shifted = target_start + np.minimum(day_in_month, month_length - 1).astype("timedelta64[D]")
-    return shifted.view(np.int64).copy()
+    year, month, day = civil_from_days(days)
+    target = year + years
+    day = np.where((month == 2) & (day == 29) & ~_is_leap(target), 28, day)
+    return days_from_civil(target, month, day)
 
 
 def month_start(days: Days) -> Days:
     """The first day of each date's month."""
-    starts = as_dates(days).astype("datetime64[M]").astype("datetime64[D]")
-    return starts.view(np.int64).copy()
+    year, month, _ = civil_from_days(days)
+    return days_from_civil(year, month, np.ones_like(month))
 
 
 def year_start(days: Days, years_back: int = 0) -> Days:
     """1 January of each date's year, ``years_back`` years earlier."""
-    years = as_dates(days).astype("datetime64[Y]") - np.timedelta64(years_back, "Y")
-    return years.astype("datetime64[D]").view(np.int64).copy()
+    year, _, _ = civil_from_days(days)
+    ones = np.ones_like(year)
+    return days_from_civil(year - years_back, ones, ones)
+
+
+def within_years(start: Days, end: Days, years: int, *, inclusive: bool) -> npt.NDArray[np.bool_]:
+    """Is ``end`` before (or, inclusive, on) the ``years``-th anniversary of ``start``?
+
+    Same answer as ``end < shift_years(start, years)`` (``<=`` when inclusive), but the
+    calendar is only consulted for the few rows near the anniversary: a span of ``years``
+    calendar years is 365 days a year plus at most one leap day per started four years.
+    """
+    gap = np.asarray(end, dtype=np.int64) - np.asarray(start, dtype=np.int64)
+    shortest = 365 * years
+    longest = 365 * years + years // 4 + 1
+    result = gap < shortest if not inclusive else gap <= shortest
+    near = (gap >= shortest) & (gap <= longest)
+    if near.any():
+        anniversary = shift_years(np.asarray(start, dtype=np.int64)[near], years)
+        ends = np.asarray(end, dtype=np.int64)[near]
+        result[near] = ends <= anniversary if inclusive else ends < anniversary
+    return result

@@ -72,27 +72,27 @@ class Queries:
         return int(self.codes.size)
 
 
-def years_licensed(world: PreparedWorld, queries: Queries) -> Floats:
+def years_licensed(world: PreparedWorld, codes: Ints, days: Days) -> Floats:
     """Years from the license's issue date to as_of; NaN when the issue date is unknown."""
-    issue = world.licensees.issue_day[queries.codes]
-    years = (queries.days - issue) / _DAYS_PER_YEAR
+    issue = world.licensees.issue_day[codes]
+    years = (days - issue) / _DAYS_PER_YEAR
     return np.where(issue == MISSING_DAY, np.nan, years)
 
 
-def sales_in_window(world: PreparedWorld, queries: Queries, window_years: int) -> Floats:
+def sales_in_window(world: PreparedWorld, codes: Ints, days: Days, window_years: int) -> Floats:
     """Estimated firearms sold during a window: annual sales times the years of selling.
 
     The years are the window's, cut to the time licensed (at least
     :data:`MIN_EXPOSURE_YEARS`) so a young shop is not compared with a full window of sales.
     Unknown or zero annual sales give NaN, and so do the rates built on them.
     """
-    licensed = years_licensed(world, queries)
+    licensed = years_licensed(world, codes, days)
     exposure = np.where(
         np.isnan(licensed),
         float(window_years),
         np.clip(licensed, MIN_EXPOSURE_YEARS, float(window_years)),
     )
-    sales = world.licensees.annual_sales[queries.codes] * exposure
+    sales = world.licensees.annual_sales[codes] * exposure
     return np.where(sales > 0, sales, np.nan)
 
 
@@ -104,11 +104,13 @@ def _trace_window(world: PreparedWorld, queries: Queries, window: str) -> tuple[
     return world.traces.index.window(queries.codes, queries.window_start[window], queries.days)
 
 
-def traces_3y_and_rate(world: PreparedWorld, queries: Queries) -> tuple[Ints, Floats]:
-    """Traces in the last 3 years and per 1,000 sales: the values peers are ranked by."""
-    lo, hi = _trace_window(world, queries, "3y")
+def traces_3y_and_rate(
+    world: PreparedWorld, codes: Ints, days: Days, start: Days
+) -> tuple[Ints, Floats]:
+    """Traces known in ``[start, day)`` and per 1,000 sales: the values peers are ranked by."""
+    lo, hi = world.traces.index.window(codes, start, days)
     count = hi - lo
-    return count, _per_1k(count, sales_in_window(world, queries, 3))
+    return count, _per_1k(count, sales_in_window(world, codes, days, 3))
 
 
 def peer_percentile(
@@ -145,35 +147,45 @@ def _peer_percentiles(
 ) -> Columns:
     """Percentiles among active licensees of the same type and state.
 
-    Peers are taken at the first day of the as_of month, not on as_of itself: a training
-    panel then needs one peer distribution per (month, group) instead of one per distinct
-    date, which keeps a 100,000-pair panel cheap. The month start is on or before as_of,
-    so the rule "known strictly before as_of" still holds; the licensee's own value is
-    its value on as_of.
+    Peers are valued on the first day of the as_of month, not on as_of itself: a panel
+    then needs one peer distribution per month (a vectorised pass over all licensees per
+    distinct month, however many pairs fall in it) instead of one per distinct date. The
+    month start is on or before as_of, so "known strictly before as_of" still holds; the
+    licensee's own value is its value on as_of. Peers include the licensee itself when it
+    was active on the month's first day.
     """
     licensees = world.licensees
+    count_percentile = np.full(len(queries), np.nan)
+    rate_percentile = np.full(len(queries), np.nan)
     reference_day = month_start(queries.days)
-    group = licensees.peer_group[queries.codes]
-    block_key = reference_day * (int(licensees.group_sizes.size) + 1) + group
-    _, first, own_block = np.unique(block_key, return_index=True, return_inverse=True)
-    block_group = group[first]
-    block_day = reference_day[first]
-    # Every member of every needed (month, group) block, as one batch of queries.
-    member_lo = licensees.group_starts[block_group]
-    member_block, position = gather(member_lo, member_lo + licensees.group_sizes[block_group])
-    member_codes = licensees.group_members[position]
-    member_days = block_day[member_block]
-    active = licensees.active(member_codes, member_days)
-    member_queries = Queries.of(member_codes[active], member_days[active])
-    peer_count, peer_rate = traces_3y_and_rate(world, member_queries)
-    peer_block = member_block[active]
+    months, month_of_query = np.unique(reference_day, return_inverse=True)
+    by_month = np.argsort(month_of_query, kind="stable")
+    month_bounds = np.searchsorted(month_of_query[by_month], np.arange(months.size + 1))
+    own_group = licensees.peer_group[queries.codes]
+    everyone = np.arange(len(licensees), dtype=np.int64)
+    for index, month in enumerate(months):
+        # One pass per distinct month, vectorised over that month's queries and peers.
+        selected = by_month[month_bounds[index] : month_bounds[index + 1]]
+        groups = own_group[selected]
+        day = np.full(everyone.size, month, dtype=np.int64)
+        is_peer = licensees.active(everyone, day) & np.isin(licensees.peer_group, groups)
+        peers = everyone[is_peer]
+        peer_day = day[: peers.size]
+        start = np.full(peers.size, shift_years(np.array([month]), -3)[0], dtype=np.int64)
+        peer_count, peer_rate = traces_3y_and_rate(world, peers, peer_day, start)
+        peer_group = licensees.peer_group[peers]
+        count_percentile[selected] = peer_percentile(
+            own_count[selected].astype(np.float64),
+            groups,
+            peer_count.astype(np.float64),
+            peer_group,
+        )
+        rate_percentile[selected] = peer_percentile(
+            own_rate[selected], groups, peer_rate, peer_group
+        )
     return {
-        "traces_3y_peer_percentile": peer_percentile(
-            own_count.astype(np.float64), own_block, peer_count.astype(np.float64), peer_block
-        ),
-        "traces_per_1k_sales_3y_peer_percentile": peer_percentile(
-            own_rate, own_block, peer_rate, peer_block
-        ),
+        "traces_3y_peer_percentile": count_percentile,
+        "traces_per_1k_sales_3y_peer_percentile": rate_percentile,
     }
 
 
@@ -187,7 +199,7 @@ def trace_frequency(world: PreparedWorld, queries: Queries) -> Columns:
         columns[f"traces_{window}"] = counts[window]
     for window, years in WINDOW_YEARS.items():
         columns[f"traces_per_1k_sales_{window}"] = _per_1k(
-            counts[window], sales_in_window(world, queries, years)
+            counts[window], sales_in_window(world, queries.codes, queries.days, years)
         )
     rate_3y = np.asarray(columns["traces_per_1k_sales_3y"], dtype=np.float64)
     columns.update(_peer_percentiles(world, queries, counts["3y"], rate_3y))
@@ -274,7 +286,7 @@ def multiple_sales(world: PreparedWorld, queries: Queries) -> Columns:
                 columns[f"multiple_sale_{what}_{form}_{window}"] = window_sum(
                     reports.prefix[f"{what}_{form}"], lo, hi
                 )
-    sales_3y = sales_in_window(world, queries, 3)
+    sales_3y = sales_in_window(world, queries.codes, queries.days, 3)
     for what in ("reports", "firearms"):
         both_forms = (
             columns[f"multiple_sale_{what}_3310_4_3y"] + columns[f"multiple_sale_{what}_3310_12_3y"]
@@ -295,7 +307,8 @@ def theft_loss(world: PreparedWorld, queries: Queries) -> Columns:
         columns[f"theft_loss_reports_{window}"] = hi - lo
         columns[f"theft_loss_firearms_{window}"] = window_sum(reports.prefix["firearms"], lo, hi)
     columns["theft_loss_firearms_per_1k_sales_3y"] = _per_1k(
-        np.asarray(columns["theft_loss_firearms_3y"]), sales_in_window(world, queries, 3)
+        np.asarray(columns["theft_loss_firearms_3y"]),
+        sales_in_window(world, queries.codes, queries.days, 3),
     )
     return columns
 
@@ -335,7 +348,7 @@ def profile(world: PreparedWorld, queries: Queries) -> Columns:
     licensees = world.licensees
     license_type = licensees.license_type[queries.codes]
     columns: Columns = {
-        "years_licensed": years_licensed(world, queries),
+        "years_licensed": years_licensed(world, queries.codes, queries.days),
         "estimated_annual_firearm_sales": licensees.annual_sales[queries.codes],
     }
     for name, types in _LICENSE_TYPE_FEATURES.items():

@@ -1,0 +1,329 @@
+"""Benchmark ``features``: the feature table and a training panel on a national-size world.
+
+``python -m benchmarks features [--dealers N] [--pairs N] [--seed S]`` generates an
+80,000-licensee world (millions of traces) once into a temporary folder, then times each
+step in a fresh process (so peak memory is the step's own, see ``harness.run_isolated``):
+
+* ``features``: ``build_features`` on one date (target under 10 s);
+* ``panel``: ``build_panel`` on about 100,000 (licensee, date) pairs, one per inspection,
+  dated 120 days before the inspection closed as training does (target under 60 s);
+* ``groupby``: a plain ``traces.groupby("license_number").size()`` over the same trace
+  rows, measured in the same run, to express both as a machine-independent ratio.
+
+The world comes from ``features.synthetic.generate_world`` when that generator exists,
+and otherwise from the simple generator below (rates per sale with heavy tails; enough
+to exercise the same code paths and volumes, not calibrated).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.harness import benchmark, markdown_table, peak_rss_mib, record, run_isolated
+
+AS_OF = dt.date(2025, 1, 1)
+TABLE_NAMES = ("dealers", "traces", "multiple_sales", "inspections", "theft_loss")
+TARGET_SECONDS = {"features": 10.0, "panel": 60.0}
+_START = np.datetime64("2009-01-01", "D")
+_END = np.datetime64("2024-12-31", "D")
+_BORDER_STATES = ("TX", "AZ", "CA", "NM")
+_STATES = ("TX", "FL", "PA", "NC", "OH", "AZ", "CA", "GA", "MI", "TN", "NM", "NY", "WA", "CO")
+_STATE_WEIGHTS = np.array([8.4, 4.3, 3.2, 3.0, 2.9, 2.6, 2.5, 2.4, 2.3, 2.2, 0.9, 1.9, 1.8, 1.7])
+
+
+def _dates(generator: np.random.Generator, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """One uniform day in ``[low, high]`` per row (datetime64[D] arrays)."""
+    span = (high - low).astype(np.int64) + 1
+    return low + (generator.random(low.size) * span).astype(np.int64).astype("timedelta64[D]")
+
+
+def throwaway_world(n_dealers: int, seed: int) -> dict[str, pd.DataFrame]:
+    """A quick national-size world in contract form (not the calibrated generator)."""
+    generator = np.random.default_rng(seed)
+    license_type = generator.choice(
+        np.array(["01", "02", "07", "08", "03", "06"]),
+        n_dealers,
+        p=[0.62, 0.08, 0.24, 0.02, 0.03, 0.01],
+    )
+    state = generator.choice(np.array(_STATES), n_dealers, p=_STATE_WEIGHTS / _STATE_WEIGHTS.sum())
+    sequence = pd.Series(np.arange(n_dealers)).astype(str).str.zfill(5)
+    numbers = (
+        "5-74-"
+        + pd.Series(np.arange(n_dealers) // 1000 % 1000).astype(str).str.zfill(3)
+        + "-"
+        + license_type
+        + "-4A-"
+        + sequence
+    ).to_numpy(dtype=object)
+    issue = _dates(
+        generator, np.full(n_dealers, np.datetime64("1985-01-01", "D")), np.full(n_dealers, _END)
+    )
+    sales = np.round(generator.lognormal(np.log(250), 1.0, n_dealers))
+    dealers = pd.DataFrame(
+        {
+            "license_number": numbers,
+            "license_type": license_type,
+            "business_name": "Synthetic Arms",
+            "premise_state": state,
+            "license_issue_date": issue.astype("datetime64[s]"),
+            "annual_firearm_sales": pd.array(
+                np.where(generator.random(n_dealers) < 0.05, np.nan, sales), dtype="Int64"
+            ),
+            "urbanicity": generator.choice(np.array(["urban", "suburban", "rural"]), n_dealers),
+        }
+    )
+    first_day = np.maximum(issue, _START)
+    years_active = ((_END - first_day).astype(np.int64) + 1) / 365.25
+    retail = np.isin(license_type, ["01", "02"])
+    risk = generator.lognormal(0.0, 1.3, n_dealers)
+
+    def events(rate_per_year: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        counts = generator.poisson(np.clip(rate_per_year * years_active, 0, None))
+        owner = np.repeat(np.arange(n_dealers), counts)
+        return owner, _dates(generator, first_day[owner], np.full(owner.size, _END))
+
+    # Traces: about 4.5 per retail licensee-year, proportional to sales, heavy-tailed.
+    owner, trace_day = events(np.where(retail, 4.5 * sales / 250 * risk / np.exp(1.3**2 / 2), 0.05))
+    n = owner.size
+    recovery = trace_day - generator.integers(0, 60, n).astype("timedelta64[D]")
+    purchase = recovery - np.round(generator.exponential(6 * 365, n)).astype(np.int64).astype(
+        "timedelta64[D]"
+    )
+    border = np.isin(state[owner], _BORDER_STATES)
+    traces = pd.DataFrame(
+        {
+            "trace_id": ("T" + pd.Series(np.arange(n)).astype(str)).to_numpy(dtype=object),
+            "license_number": numbers[owner],
+            "firearm_type": generator.choice(
+                np.array(["pistol", "revolver", "rifle", "shotgun", "derringer", "other"]),
+                n,
+                p=[0.6, 0.1, 0.15, 0.1, 0.02, 0.03],
+            ),
+            "purchase_date": purchase.astype("datetime64[s]"),
+            "recovery_date": recovery.astype("datetime64[s]"),
+            "trace_date": trace_day.astype("datetime64[s]"),
+            "recovery_country": np.where(border & (generator.random(n) < 0.05), "MX", "US"),
+            "purchaser_is_possessor": pd.array(
+                np.where(generator.random(n) < 0.3, None, generator.random(n) < 0.7),
+                dtype="boolean",
+            ),
+            "serial_obliterated": pd.array(generator.random(n) < 0.03, dtype="boolean"),
+        }
+    )
+    # Multiple sales: about 2 reports per retail licensee-year; 3310.12 in border states.
+    owner, report_day = events(np.where(retail, 2.0 * risk, 0.0))
+    m = owner.size
+    rifle_form = np.isin(state[owner], _BORDER_STATES) & (generator.random(m) < 0.3)
+    multiple_sales = pd.DataFrame(
+        {
+            "report_id": ("M" + pd.Series(np.arange(m)).astype(str)).to_numpy(dtype=object),
+            "license_number": numbers[owner],
+            "report_date": report_day.astype("datetime64[s]"),
+            "form": np.where(rifle_form, "3310.12", "3310.4"),
+            "firearm_count": 2 + generator.geometric(0.6, m) - 1,
+            # A buyer's key is local to the shop, so some buyers come back.
+            "purchaser_key": (
+                "P" + pd.Series(owner * 40 + generator.integers(0, 40, m)).astype(str)
+            ).to_numpy(dtype=object),
+        }
+    )
+    # Inspections: about 0.12 per licensee-year.
+    owner, closed = events(np.full(n_dealers, 0.12))
+    k = owner.size
+    outcome = generator.choice(
+        np.array(
+            [
+                "no_violations",
+                "violations_cited",
+                "warning_letter",
+                "warning_conference",
+                "revocation",
+            ]
+        ),
+        k,
+        p=[0.62, 0.2, 0.13, 0.03, 0.02],
+    )
+    inspections = pd.DataFrame(
+        {
+            "inspection_id": ("I" + pd.Series(np.arange(k)).astype(str)).to_numpy(dtype=object),
+            "license_number": numbers[owner],
+            "inspection_date": closed.astype("datetime64[s]"),
+            "inspection_type": "compliance",
+            "outcome": outcome,
+            "violation_count": generator.poisson(1.5, k),
+            "missing_firearms": pd.array(generator.poisson(0.5, k), dtype="Int64"),
+        }
+    )
+    owner, reported = events(np.full(n_dealers, 0.1))
+    theft_loss = pd.DataFrame(
+        {
+            "report_id": ("R" + pd.Series(np.arange(owner.size)).astype(str)).to_numpy(
+                dtype=object
+            ),
+            "license_number": numbers[owner],
+            "report_date": reported.astype("datetime64[s]"),
+            "kind": generator.choice(np.array(["theft", "loss"]), owner.size),
+            "firearm_count": 1 + generator.poisson(1.0, owner.size),
+        }
+    )
+    return {
+        "dealers": dealers,
+        "traces": traces,
+        "multiple_sales": multiple_sales,
+        "inspections": inspections,
+        "theft_loss": theft_loss,
+    }
+
+
+def generate(n_dealers: int, seed: int) -> tuple[dict[str, pd.DataFrame], str]:
+    """The world and the name of the generator that made it."""
+    try:
+        from features.synthetic import generate_world  # type: ignore[attr-defined]
+    except ImportError:
+        return throwaway_world(
+            n_dealers, seed
+        ), "throwaway generator in benchmarks/bench_features.py"
+    world = generate_world(n_dealers=n_dealers, seed=seed)
+    tables = (
+        world if isinstance(world, dict) else {name: getattr(world, name) for name in TABLE_NAMES}
+    )
+    return {
+        name: tables[name] for name in TABLE_NAMES if name in tables
+    }, "features.synthetic.generate_world"
+
+
+def _load(folder: Path) -> dict[str, pd.DataFrame]:
+    return {
+        name: pd.read_parquet(folder / f"{name}.parquet")
+        for name in TABLE_NAMES
+        if (folder / f"{name}.parquet").exists()
+    }
+
+
+def _pairs(tables: dict[str, pd.DataFrame], count: int, seed: int) -> pd.DataFrame:
+    """One pair per inspection (opened 120 days before it closed), sampled to ``count``."""
+    inspections = tables["inspections"]
+    opened = pd.to_datetime(inspections["inspection_date"]) - pd.Timedelta(days=120)
+    pairs = pd.DataFrame({"license_number": inspections["license_number"], "as_of": opened})
+    if len(pairs) > count:
+        pairs = pairs.sample(count, random_state=seed)
+    return pairs.reset_index(drop=True)
+
+
+def step(name: str, folder: Path, pair_count: int, seed: int) -> dict[str, Any]:
+    """Run one measured step on the world saved in ``folder`` (in this process)."""
+    from features.pipelines import build_features, build_panel
+
+    tables = _load(folder)
+    pairs = _pairs(tables, pair_count, seed) if name == "panel" else None
+    rss_before = peak_rss_mib()
+    start = time.perf_counter()
+    rows: int
+    if name == "groupby":
+        rows = len(tables["traces"].groupby("license_number").size())
+    elif name == "features":
+        rows = len(build_features(tables, AS_OF))
+    elif name == "panel":
+        assert pairs is not None
+        rows = len(build_panel(tables, pairs))
+    else:
+        raise ValueError(f"unknown step {name!r}")
+    seconds = time.perf_counter() - start
+    return {
+        "step": name,
+        "seconds": seconds,
+        "rows": rows,
+        "pairs": 0 if pairs is None else len(pairs),
+        "peak_rss_mib": peak_rss_mib(),
+        "rss_before_mib": rss_before,
+    }
+
+
+def _option(options: list[str], name: str, default: int) -> int:
+    for option in options:
+        if option.startswith(f"--{name}="):
+            return int(option.split("=", 1)[1])
+    return default
+
+
+@benchmark("features")
+def run(options: list[str]) -> None:
+    """Generate the world, time the three steps in fresh processes, record the results."""
+    n_dealers = _option(options, "dealers", 80_000)
+    pair_count = _option(options, "pairs", 100_000)
+    seed = _option(options, "seed", 1)
+    with tempfile.TemporaryDirectory(prefix="bench-features-") as directory:
+        folder = Path(directory)
+        start = time.perf_counter()
+        tables, source = generate(n_dealers, seed)
+        for name, frame in tables.items():
+            frame.to_parquet(folder / f"{name}.parquet", index=False)
+        counts = {name: len(frame) for name, frame in tables.items()}
+        del tables
+        print(f"world: {counts} from {source} in {time.perf_counter() - start:.1f} s", flush=True)
+        results = {}
+        for name in ("groupby", "features", "panel"):
+            results[name] = run_isolated(
+                "benchmarks.bench_features", name, str(folder), str(pair_count), str(seed)
+            )
+            print(json.dumps(results[name]), flush=True)
+
+    baseline = results["groupby"]["seconds"]
+    table_rows = []
+    for name in ("features", "panel"):
+        result = results[name]
+        table_rows.append(
+            {
+                "step": "feature table, one date"
+                if name == "features"
+                else f"panel, {result['pairs']:,} pairs",
+                "rows out": result["rows"],
+                "seconds": result["seconds"],
+                "target s": TARGET_SECONDS[name],
+                "meets target": "yes" if result["seconds"] < TARGET_SECONDS[name] else "NO",
+                "x group-by count": result["seconds"] / baseline,
+                "peak RSS MiB": result["peak_rss_mib"],
+                "RSS with tables loaded MiB": result["rss_before_mib"],
+            }
+        )
+    table_rows.append(
+        {
+            "step": "baseline: traces.groupby(license_number).size()",
+            "rows out": results["groupby"]["rows"],
+            "seconds": baseline,
+            "target s": "-",
+            "meets target": "-",
+            "x group-by count": 1.0,
+            "peak RSS MiB": results["groupby"]["peak_rss_mib"],
+            "RSS with tables loaded MiB": results["groupby"]["rss_before_mib"],
+        }
+    )
+    world = ", ".join(f"{name} {count:,}" for name, count in counts.items())
+    body = (
+        f"`python -m benchmarks features` (seed {seed}). World: {world} rows, from {source}; "
+        f"as_of {AS_OF.isoformat()} for the table; panel pairs one per inspection, opened "
+        "120 days before it closed. Each step ran in a fresh process on tables already in "
+        "memory (loading them is not timed); the ratio divides by the group-by count over "
+        "the same trace rows in the same run.\n\n" + markdown_table(table_rows)
+    )
+    record("Features", body)
+    print(body)
+
+
+def main(argv: list[str]) -> None:
+    """Isolated step entry point: ``python -m benchmarks.bench_features STEP DIR PAIRS SEED``."""
+    name, folder, pair_count, seed = argv
+    print(json.dumps(step(name, Path(folder), int(pair_count), int(seed))))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
