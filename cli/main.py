@@ -12,7 +12,13 @@ from typing import Annotated
 
 import typer
 
-from cli import features_commands, import_commands, model_commands, store_commands
+from cli import (
+    features_commands,
+    generate_commands,
+    import_commands,
+    model_commands,
+    store_commands,
+)
 from features.settings import get_settings
 from features.store import open_store, table_counts
 from models.registry import list_model_versions
@@ -52,6 +58,7 @@ store_commands.register(app)
 import_commands.register(app)
 features_commands.register(app)
 model_commands.register(app)
+generate_commands.register(app)
 
 
 def main() -> None:
