@@ -1,6 +1,6 @@
 """Benchmark ``features``: the feature table and a training panel on a national-size world.
 
-``python -m benchmarks features [--dealers N] [--pairs N] [--seed S]`` generates an
+``python -m benchmarks features [--dealers=N] [--pairs=N] [--seed=S] [--throwaway]`` generates an
 80,000-licensee world (millions of traces) once into a temporary folder, then times each
 step in a fresh process (so peak memory is the step's own, see ``harness.run_isolated``):
 
@@ -10,9 +10,9 @@ step in a fresh process (so peak memory is the step's own, see ``harness.run_iso
 * ``groupby``: a plain ``traces.groupby("license_number").size()`` over the same trace
   rows, measured in the same run, to express both as a machine-independent ratio.
 
-The world comes from ``features.synthetic.generate_world`` when that generator exists,
-and otherwise from the simple generator below (rates per sale with heavy tails; enough
-to exercise the same code paths and volumes, not calibrated).
+The world comes from ``features.synthetic.generate_world`` when that generator exists
+(unless ``--throwaway``), and otherwise from the simple generator below (rates per sale
+with heavy tails; enough to exercise the same code paths and volumes, not calibrated).
 """
 
 from __future__ import annotations
@@ -184,21 +184,21 @@ def throwaway_world(n_dealers: int, seed: int) -> dict[str, pd.DataFrame]:
     }
 
 
-def generate(n_dealers: int, seed: int) -> tuple[dict[str, pd.DataFrame], str]:
-    """The world and the name of the generator that made it."""
-    try:
-        from features.synthetic import generate_world  # type: ignore[attr-defined]
-    except ImportError:
-        return throwaway_world(
-            n_dealers, seed
-        ), "throwaway generator in benchmarks/bench_features.py"
-    world = generate_world(n_dealers=n_dealers, seed=seed)
-    tables = (
-        world if isinstance(world, dict) else {name: getattr(world, name) for name in TABLE_NAMES}
-    )
-    return {
-        name: tables[name] for name in TABLE_NAMES if name in tables
-    }, "features.synthetic.generate_world"
+def generate(
+    n_dealers: int, seed: int, throwaway: bool
+) -> tuple[dict[str, pd.DataFrame], str, dt.date]:
+    """The world, the name of the generator that made it, and the as_of date to use."""
+    if not throwaway:
+        try:
+            from features.synthetic import generate_world
+        except ImportError:
+            pass
+        else:
+            world = generate_world(seed=seed, dealers=n_dealers)
+            as_of = world.end + dt.timedelta(days=1)
+            return world.tables(), "features.synthetic.generate_world", as_of
+    tables = throwaway_world(n_dealers, seed)
+    return tables, "the throwaway generator in benchmarks/bench_features.py", AS_OF
 
 
 def _load(folder: Path) -> dict[str, pd.DataFrame]:
@@ -210,16 +210,35 @@ def _load(folder: Path) -> dict[str, pd.DataFrame]:
 
 
 def _pairs(tables: dict[str, pd.DataFrame], count: int, seed: int) -> pd.DataFrame:
-    """One pair per inspection (opened 120 days before it closed), sampled to ``count``."""
+    """One pair per inspection (opened 120 days before it closed), sampled or topped up
+    with random (licensee, date) pairs to exactly ``count``."""
     inspections = tables["inspections"]
     opened = pd.to_datetime(inspections["inspection_date"]) - pd.Timedelta(days=120)
     pairs = pd.DataFrame({"license_number": inspections["license_number"], "as_of": opened})
     if len(pairs) > count:
         pairs = pairs.sample(count, random_state=seed)
+    elif len(pairs) < count:
+        generator = np.random.default_rng(seed)
+        extra = count - len(pairs)
+        low, high = opened.min(), opened.max()
+        days = generator.integers(0, max((high - low).days, 1), extra)
+        pairs = pd.concat(
+            [
+                pairs,
+                pd.DataFrame(
+                    {
+                        "license_number": generator.choice(
+                            tables["dealers"]["license_number"].to_numpy(), extra
+                        ),
+                        "as_of": low + pd.to_timedelta(days, unit="D"),
+                    }
+                ),
+            ]
+        )
     return pairs.reset_index(drop=True)
 
 
-def step(name: str, folder: Path, pair_count: int, seed: int) -> dict[str, Any]:
+def step(name: str, folder: Path, pair_count: int, seed: int, as_of: dt.date) -> dict[str, Any]:
     """Run one measured step on the world saved in ``folder`` (in this process)."""
     from features.pipelines import build_features, build_panel
 
@@ -231,7 +250,7 @@ def step(name: str, folder: Path, pair_count: int, seed: int) -> dict[str, Any]:
     if name == "groupby":
         rows = len(tables["traces"].groupby("license_number").size())
     elif name == "features":
-        rows = len(build_features(tables, AS_OF))
+        rows = len(build_features(tables, as_of))
     elif name == "panel":
         assert pairs is not None
         rows = len(build_panel(tables, pairs))
@@ -261,10 +280,11 @@ def run(options: list[str]) -> None:
     n_dealers = _option(options, "dealers", 80_000)
     pair_count = _option(options, "pairs", 100_000)
     seed = _option(options, "seed", 1)
+    throwaway = "--throwaway" in options
     with tempfile.TemporaryDirectory(prefix="bench-features-") as directory:
         folder = Path(directory)
         start = time.perf_counter()
-        tables, source = generate(n_dealers, seed)
+        tables, source, as_of = generate(n_dealers, seed, throwaway)
         for name, frame in tables.items():
             frame.to_parquet(folder / f"{name}.parquet", index=False)
         counts = {name: len(frame) for name, frame in tables.items()}
@@ -273,7 +293,12 @@ def run(options: list[str]) -> None:
         results = {}
         for name in ("groupby", "features", "panel"):
             results[name] = run_isolated(
-                "benchmarks.bench_features", name, str(folder), str(pair_count), str(seed)
+                "benchmarks.bench_features",
+                name,
+                str(folder),
+                str(pair_count),
+                str(seed),
+                as_of.isoformat(),
             )
             print(json.dumps(results[name]), flush=True)
 
@@ -310,8 +335,9 @@ def run(options: list[str]) -> None:
     world = ", ".join(f"{name} {count:,}" for name, count in counts.items())
     body = (
         f"`python -m benchmarks features` (seed {seed}). World: {world} rows, from {source}; "
-        f"as_of {AS_OF.isoformat()} for the table; panel pairs one per inspection, opened "
-        "120 days before it closed. Each step ran in a fresh process on tables already in "
+        f"as_of {as_of.isoformat()} for the table; panel pairs one per inspection, opened "
+        "120 days before it closed (topped up with random licensee-dates when there are "
+        "fewer inspections than pairs). Each step ran in a fresh process on tables already in "
         "memory (loading them is not timed); the ratio divides by the group-by count over "
         "the same trace rows in the same run.\n\n" + markdown_table(table_rows)
     )
@@ -320,9 +346,10 @@ def run(options: list[str]) -> None:
 
 
 def main(argv: list[str]) -> None:
-    """Isolated step entry point: ``python -m benchmarks.bench_features STEP DIR PAIRS SEED``."""
-    name, folder, pair_count, seed = argv
-    print(json.dumps(step(name, Path(folder), int(pair_count), int(seed))))
+    """Isolated step: ``python -m benchmarks.bench_features STEP DIR PAIRS SEED AS_OF``."""
+    name, folder, pair_count, seed, as_of = argv
+    result = step(name, Path(folder), int(pair_count), int(seed), dt.date.fromisoformat(as_of))
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

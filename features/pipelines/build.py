@@ -96,4 +96,5 @@ def build_panel(tables: Tables, pairs: pd.DataFrame) -> pd.DataFrame:
     columns = compute_columns(world, Queries.of(codes[keep], days[keep]))
     features = _frame(columns, pairs.index[keep])
     keys = pairs.loc[keep, ["license_number", "as_of"]]
-    return pd.concat([keys, features], axis=1)
+    panel: pd.DataFrame = pd.concat([keys, features], axis=1)
+    return panel

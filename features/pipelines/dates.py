@@ -83,7 +83,7 @@ def days_from_civil(year: Days, month: Days, day: Days) -> Days:
 
 
 def _is_leap(year: Days) -> npt.NDArray[np.bool_]:
-    return (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    return np.asarray((year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0)), dtype=bool)
 
 
 def shift_years(days: Days, years: int) -> Days:

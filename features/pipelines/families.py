@@ -288,10 +288,10 @@ def multiple_sales(world: PreparedWorld, queries: Queries) -> Columns:
                 )
     sales_3y = sales_in_window(world, queries.codes, queries.days, 3)
     for what in ("reports", "firearms"):
-        both_forms = (
-            columns[f"multiple_sale_{what}_3310_4_3y"] + columns[f"multiple_sale_{what}_3310_12_3y"]
+        both_forms = np.asarray(columns[f"multiple_sale_{what}_3310_4_3y"], dtype=np.int64) + (
+            np.asarray(columns[f"multiple_sale_{what}_3310_12_3y"], dtype=np.int64)
         )
-        columns[f"multiple_sale_{what}_per_1k_sales_3y"] = _per_1k(np.asarray(both_forms), sales_3y)
+        columns[f"multiple_sale_{what}_per_1k_sales_3y"] = _per_1k(both_forms, sales_3y)
     columns["repeat_multiple_sale_purchasers_3y"] = repeat_purchasers(
         world, queries, *windows["3y"]
     )

@@ -87,7 +87,12 @@ def _boolean(frame: pd.DataFrame, name: str) -> tuple[npt.NDArray[np.bool_], npt
         )
         # bool keys also match 1 and 0, since they hash alike.
         column = lowered.map({"true": True, "false": False, True: True, False: False})
-    values = pd.array(column, dtype="boolean")
+    # The store and the generator hand over nullable booleans already: no conversion.
+    values = (
+        column.array
+        if isinstance(column.dtype, pd.BooleanDtype)
+        else pd.array(column.to_numpy(dtype=object), dtype="boolean")
+    )
     known = ~np.asarray(values.isna())
     true = np.asarray(values.fillna(False), dtype=bool)
     return known, true
@@ -129,7 +134,7 @@ class Licensees:
         """Licensed before the day (or issue date unknown) and not revoked before it."""
         issue = self.issue_day[codes]
         licensed = (issue == MISSING_DAY) | (issue < days)
-        return licensed & (self.revocation_day[codes] >= days)
+        return np.asarray(licensed & (self.revocation_day[codes] >= days), dtype=bool)
 
 
 @dataclass(frozen=True)
@@ -219,7 +224,7 @@ def _factorize(values: pd.Series) -> tuple[Ints, int]:
 
 def _known_rows(codes: Ints, day: Days) -> npt.NDArray[np.bool_]:
     """Rows that name a known licensee and carry a known-date; others cannot count."""
-    return (codes >= 0) & (day != MISSING_DAY)
+    return np.asarray((codes >= 0) & (day != MISSING_DAY), dtype=bool)
 
 
 def _prepare_licensees(dealers: pd.DataFrame, inspections: pd.DataFrame) -> Licensees:
