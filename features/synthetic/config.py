@@ -92,8 +92,8 @@ class SalesConfig(_Section):
         default={
             "01": 1.0,
             "02": 0.9,
-            "07": 0.2,
-            "08": 0.1,
+            "07": 0.1,
+            "08": 0.05,
             "06": 0.0,
             "09": 0.02,
             "10": 0.02,
@@ -165,7 +165,7 @@ class TraceConfig(_Section):
     """Crime guns: which sales end up traced, and when."""
 
     crime_gun_probability_per_sale: float = Field(
-        default=0.034,
+        default=0.03,
         description="Chance that a firearm sold by a typical compliant dealer is one day "
         "recovered by police and traced (before the factors below).",
     )
@@ -219,7 +219,7 @@ class TraceConfig(_Section):
         default=("AZ", "CA", "NM", "TX"), description="States on the Mexican border."
     )
     mexico_share_diverted_border: float = Field(
-        default=0.45,
+        default=0.5,
         description="Share of a border-state diverter's recovered guns recovered in Mexico.",
     )
     mexico_share_diverted_other: float = Field(
@@ -227,11 +227,11 @@ class TraceConfig(_Section):
         description="Share of other diverters' recovered guns recovered in Mexico.",
     )
     mexico_share_ordinary_border: float = Field(
-        default=0.01,
+        default=0.005,
         description="Share of border-state licensees' ordinary crime guns recovered in Mexico.",
     )
     mexico_share_ordinary_other: float = Field(
-        default=0.001, description="The same for licensees elsewhere."
+        default=0.0005, description="The same for licensees elsewhere."
     )
     in_state_recovery_share: float = Field(
         default=0.75,

@@ -17,7 +17,7 @@ Format = Literal["csv", "parquet"]
 # Every generated text value is free of commas, quotes and line breaks, so fields need
 # no quoting; pyarrow refuses to write a value that would need it, so a slip cannot
 # produce a malformed file.
-_CSV_OPTIONS = pacsv.WriteOptions(quoting_style="none", include_header=True)
+_CSV_OPTIONS = pacsv.WriteOptions(quoting_style="none", include_header=False)
 
 
 def default_truth_path(out_dir: Path) -> Path:
@@ -55,7 +55,10 @@ def write_table(frame: pd.DataFrame, path: Path) -> Path:
     if path.suffix == ".parquet":
         pq.write_table(table, path)
     else:
-        pacsv.write_csv(table, path, write_options=_CSV_OPTIONS)
+        # pyarrow quotes header names whatever the quoting style; write them plainly.
+        with path.open("wb") as handle:
+            handle.write((",".join(table.column_names) + "\n").encode())
+            pacsv.write_csv(table, handle, write_options=_CSV_OPTIONS)
     return path
 
 

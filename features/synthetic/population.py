@@ -226,7 +226,15 @@ def generate_licensees(
     )
     size = np.minimum(size, config.sales.size_cap)
     type_factor = np.array([config.sales.type_sales_factor.get(t, 0.0) for t in license_type])
-    sales_weight = size * type_factor / expected_type_factor(config, reference)
+    raw_weight = size * type_factor
+    # A state's demand (its NICS checks) is shared among its licensees by size: weights
+    # average 1 within each state, so state sales follow the checks and one giant shop
+    # takes market share from its neighbours instead of adding sales the state never had.
+    state_total = np.bincount(state, weights=raw_weight, minlength=len(reference.states))
+    state_count = np.bincount(state, minlength=len(reference.states))
+    state_mean = state_total / np.maximum(state_count, 1)
+    fallback = expected_type_factor(config, reference)
+    sales_weight = raw_weight / np.where(state_mean[state] > 0, state_mean[state], fallback)
 
     careless = rng.random(n) < behaviour.careless_share
     diverter_share = np.array(
