@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -55,3 +57,169 @@ def upsert_frame(connection: Connection, table: Table, frame: pd.DataFrame) -> i
 def upsert_batches(connection: Connection, table: Table, frames: Iterable[pd.DataFrame]) -> int:
     """``upsert_frame`` over several frames; returns the total number of rows sent."""
     return sum(upsert_frame(connection, table, frame) for frame in frames)
+
+
+class BulkUpsert:
+    """Upserts batches of rows in the store's form into one table, fast, in the caller's
+    transaction.
+
+    The store's form is what ingestion produces: text and ISO ``YYYY-MM-DD`` dates as
+    strings, integers as ``Int64``, booleans as ``boolean``, missing values as NA. Only the
+    frame's columns are written, so a column absent from the input keeps its stored
+    values. Rows already stored with the same values are left alone, so loading the same
+    rows twice writes nothing the second time. Use :func:`bulk_upsert` to get the right
+    one for the connection's backend.
+    """
+
+    def __init__(self, connection: Connection, table: Table) -> None:
+        self.connection = connection
+        self.table = table
+        self.key = [column.name for column in table.primary_key.columns]
+
+    def write(self, frame: pd.DataFrame) -> int:
+        """Upsert ``frame``'s rows; returns how many were inserted or changed."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release per-load resources (the transaction itself stays the caller's)."""
+
+    def _columns(self, frame: pd.DataFrame) -> list[str]:
+        return [column.name for column in self.table.columns if column.name in frame.columns]
+
+
+def _quoted(names: Iterable[str]) -> str:
+    return ", ".join(f'"{name}"' for name in names)
+
+
+class SQLiteBulkUpsert(BulkUpsert):
+    """SQLite: one DBAPI ``executemany`` of ``INSERT ... ON CONFLICT DO UPDATE`` per batch.
+
+    Going straight to sqlite3 with tuples avoids SQLAlchemy's per-row parameter
+    processing, which would otherwise cost more than SQLite's own work.
+    """
+
+    def write(self, frame: pd.DataFrame) -> int:
+        if frame.empty:
+            return 0
+        columns = self._columns(frame)
+        values = [_python_values(frame[name]) for name in columns]
+        cursor = self.connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.executemany(self._statement(columns), list(zip(*values, strict=True)))
+            changed = int(cursor.rowcount)
+        finally:
+            cursor.close()
+        return changed
+
+    def _statement(self, columns: list[str]) -> str:
+        table = f'"{self.table.name}"'
+        placeholders = ", ".join("?" for _ in columns)
+        statement = f"INSERT INTO {table} ({_quoted(columns)}) VALUES ({placeholders})"
+        updated = [name for name in columns if name not in self.key]
+        if not updated:
+            return statement + f" ON CONFLICT ({_quoted(self.key)}) DO NOTHING"
+        assignments = ", ".join(f'"{name}" = excluded."{name}"' for name in updated)
+        stored = ", ".join(f'{table}."{name}"' for name in updated)
+        incoming = ", ".join(f'excluded."{name}"' for name in updated)
+        # The WHERE makes an unchanged row a no-op, so re-ingesting rewrites nothing.
+        return (
+            f"{statement} ON CONFLICT ({_quoted(self.key)}) DO UPDATE SET {assignments} "
+            f"WHERE ({stored}) IS NOT ({incoming})"
+        )
+
+
+class PostgresBulkUpsert(BulkUpsert):
+    """PostgreSQL: ``COPY`` into a temporary staging table, then one
+    ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` per batch.
+
+    COPY is PostgreSQL's fastest way in; the staging table lets the upsert and the
+    "only when values differ" rule run set-wise inside the server.
+    """
+
+    def __init__(self, connection: Connection, table: Table) -> None:
+        super().__init__(connection, table)
+        self.staging = f"dealer_risk_staging_{table.name}"
+        self._created = False
+
+    def _driver(self) -> Any:
+        return self.connection.connection.driver_connection
+
+    def write(self, frame: pd.DataFrame) -> int:
+        if frame.empty:
+            return 0
+        columns = self._columns(frame)
+        driver = self._driver()
+        with driver.cursor() as cursor:
+            if not self._created:
+                # LIKE copies column types, so COPY parses dates and booleans as the
+                # target would; the table disappears with the transaction.
+                cursor.execute(
+                    f'CREATE TEMPORARY TABLE "{self.staging}" '
+                    f'(LIKE "{self.table.name}" INCLUDING DEFAULTS) ON COMMIT DROP'
+                )
+                self._created = True
+            else:
+                cursor.execute(f'TRUNCATE "{self.staging}"')
+            with cursor.copy(
+                f'COPY "{self.staging}" ({_quoted(columns)}) FROM STDIN (FORMAT csv)'
+            ) as copy:
+                copy.write(_csv_bytes(frame[columns]))
+            cursor.execute(self._statement(columns))
+            return int(cursor.rowcount)
+
+    def _statement(self, columns: list[str]) -> str:
+        table = f'"{self.table.name}"'
+        selected = _quoted(columns)
+        statement = (
+            f'INSERT INTO {table} ({selected}) SELECT {selected} FROM "{self.staging}" '
+            f"ON CONFLICT ({_quoted(self.key)}) "
+        )
+        updated = [name for name in columns if name not in self.key]
+        if not updated:
+            return statement + "DO NOTHING"
+        assignments = ", ".join(f'"{name}" = EXCLUDED."{name}"' for name in updated)
+        stored = ", ".join(f'{table}."{name}"' for name in updated)
+        incoming = ", ".join(f'EXCLUDED."{name}"' for name in updated)
+        return (
+            f"{statement}DO UPDATE SET {assignments} WHERE ({stored}) IS DISTINCT FROM ({incoming})"
+        )
+
+    def close(self) -> None:
+        if self._created:
+            with self._driver().cursor() as cursor:
+                cursor.execute(f'DROP TABLE IF EXISTS "{self.staging}"')
+            self._created = False
+
+
+def bulk_upsert(connection: Connection, table: Table) -> BulkUpsert:
+    """The fast batch upserter for ``connection``'s backend (see :class:`BulkUpsert`).
+
+    Examples
+    --------
+    >>> with engine.begin() as connection:  # doctest: +SKIP
+    ...     writer = bulk_upsert(connection, schema.traces)
+    ...     writer.write(frame)
+    ...     writer.close()
+    """
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        return SQLiteBulkUpsert(connection, table)
+    if dialect == "postgresql":
+        return PostgresBulkUpsert(connection, table)
+    raise NotImplementedError(f"no bulk upsert for {dialect}")  # pragma: no cover
+
+
+def _python_values(column: pd.Series) -> list[Any]:
+    """A column as Python scalars, None for missing (sqlite3 binds neither NA nor numpy)."""
+    missing = column.isna()
+    if not missing.any():
+        return column.astype(object).tolist() if column.dtype != object else column.tolist()
+    return column.astype(object).where(~missing, None).tolist()
+
+
+def _csv_bytes(frame: pd.DataFrame) -> bytes:
+    """``frame`` as headerless CSV for COPY: nulls unquoted-empty, which COPY reads as NULL."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    pa_csv.write_csv(table, sink, pa_csv.WriteOptions(include_header=False))
+    return bytes(sink.getvalue())
