@@ -1,0 +1,127 @@
+"""The application: ``create_app(settings)`` and the factory uvicorn's workers call.
+
+The lifespan opens the store, starts the audit writer, loads the champion and its scored
+list (the process still starts without them; /readyz says 503 until they load) and polls
+for a promotion or a new list every ``reload_interval_seconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.utils import get_openapi
+from pydantic import Field
+
+from features.settings import Settings
+from features.store import open_store
+from serving.audit import AuditWriter
+from serving.deps import TokenCache
+from serving.problems import add_problem_schemas, install_problem_handlers
+from serving.routes import audit, dealers, health, models, scores, users
+from serving.state import StateHolder
+
+logger = logging.getLogger(__name__)
+
+#: How often a worker checks the champion alias and the newest list, in seconds.
+DEFAULT_RELOAD_SECONDS = 30.0
+
+API_DESCRIPTION = """
+Risk scores that help decide which licensed firearms dealers to inspect first, with the
+reasons behind each score. Every answer names the model version and the as-of date of its
+numbers. Authenticate with `Authorization: Bearer <token>`; tokens come from
+`dealer-risk users add NAME --role ROLE [--division D]`. Errors are problem details
+(`application/problem+json`).
+"""
+
+
+class ServingSettings(Settings):
+    """The settings plus what only a serving process needs."""
+
+    reload_interval_seconds: float = Field(
+        default=DEFAULT_RELOAD_SECONDS, gt=0, validation_alias="DEALER_RISK_RELOAD_SECONDS"
+    )
+
+
+def _reload_interval(settings: Settings) -> float:
+    if isinstance(settings, ServingSettings):
+        return settings.reload_interval_seconds
+    return DEFAULT_RELOAD_SECONDS
+
+
+async def _poll(holder: StateHolder, interval: float) -> None:
+    """Refresh the state every ``interval`` seconds, until cancelled."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_in_threadpool(holder.refresh)
+        except Exception:  # refresh logs its own failures; keep polling whatever happens
+            logger.exception("state refresh failed")
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the store, start the audit writer, load the state, poll for promotions."""
+    settings: Settings = app.state.settings
+    engine = await run_in_threadpool(open_store, settings.database_url)
+    holder = StateHolder(engine, settings.mlflow_tracking_uri)
+    writer = AuditWriter(engine)
+    writer.start()
+    app.state.engine = engine
+    app.state.holder = holder
+    app.state.audit_writer = writer
+    app.state.token_cache = TokenCache()
+    await run_in_threadpool(holder.refresh)
+    poller = asyncio.create_task(_poll(holder, _reload_interval(settings)), name="state-poll")
+    try:
+        yield
+    finally:
+        poller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poller
+        writer.close()
+        engine.dispose()
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The dealer-risk API for ``settings`` (the store and the MLflow tracking URI)."""
+    app = FastAPI(
+        title="dealer-risk",
+        summary="Explainable risk scores of licensed firearms dealers.",
+        description=API_DESCRIPTION,
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_problem_handlers(app)
+    for router in (health.router, dealers.router, scores.router, models.router,
+                   audit.router, users.router):
+        app.include_router(router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
+                                 description=app.description, routes=app.routes)
+            app.openapi_schema = add_problem_schemas(schema)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """The factory ``dealer-risk serve`` hands uvicorn: settings from the environment.
+
+    Each worker process calls it, so every worker reads the same environment.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
+                                                   "%(message)s")
+    # MLflow's download bars would fill the server log at every model load.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    return create_app(ServingSettings())

@@ -1,0 +1,195 @@
+"""Dependencies of the handlers, as ``Annotated`` aliases so signatures read like the domain.
+
+``ServingStateDep`` is the published state (503 before one is loaded); ``InspectorDep``,
+``SupervisorDep``, ``DataScientistDep`` and ``AdminDep`` authenticate the bearer token and
+check the role (401 without a valid token, 403 for a role without the right);
+``AuditDep`` writes audit rows for the authenticated user.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+
+from features.settings import Settings
+from serving.audit import AuditEntry, AuditUnavailable, AuditWriter
+from serving.state import ServingState, StateHolder
+from serving.users import Role, User, find_user, hash_token
+
+#: How long a worker trusts a token it has looked up. Users are only ever added, so the
+#: cache can only delay nothing; it saves a store round trip on nearly every request.
+TOKEN_CACHE_SECONDS = 60.0
+
+
+def get_settings_dep(request: Request) -> Settings:
+    """The settings ``create_app`` was given."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_engine(request: Request) -> Engine:
+    """The store's engine, shared by the process."""
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_holder(request: Request) -> StateHolder:
+    """The holder of the published serving state."""
+    holder: StateHolder = request.app.state.holder
+    return holder
+
+
+def get_serving_state(holder: Annotated[StateHolder, Depends(get_holder)]) -> ServingState:
+    """The published state, taken once per request; 503 before the first load."""
+    state = holder.current
+    if state is None:
+        reason = holder.last_error or "the champion model is still loading"
+        raise HTTPException(503, f"not ready: {reason}", headers={"Retry-After": "10"})
+    return state
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+HolderDep = Annotated[StateHolder, Depends(get_holder)]
+ServingStateDep = Annotated[ServingState, Depends(get_serving_state)]
+
+
+class TokenCache:
+    """Recently seen token hashes and their users, per process, for a short time."""
+
+    def __init__(self, seconds: float = TOKEN_CACHE_SECONDS) -> None:
+        self.seconds = seconds
+        self._users: dict[str, tuple[User, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token_hash: str) -> User | None:
+        """The cached user of a token hash, if fresh."""
+        hit = self._users.get(token_hash)
+        if hit is None or hit[1] < time.monotonic():
+            return None
+        return hit[0]
+
+    def put(self, token_hash: str, user: User) -> None:
+        """Remember a looked-up user (only found users: a new token works at once)."""
+        with self._lock:
+            if len(self._users) > 10_000:  # a bound against memory growth, not an LRU
+                self._users.clear()
+            self._users[token_hash] = (user, time.monotonic() + self.seconds)
+
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A token from `dealer-risk users add NAME --role ROLE`.",
+)
+
+
+async def get_current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    """The user holding the bearer token; 401 without a valid one."""
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if credentials is None or not credentials.credentials:
+        raise HTTPException(401, "a bearer token is required", headers=challenge)
+    token = credentials.credentials
+    cache: TokenCache = request.app.state.token_cache
+    token_hash = hash_token(token)
+    user = cache.get(token_hash)
+    if user is None:
+        engine: Engine = request.app.state.engine
+        user = await run_in_threadpool(find_user, engine, token)
+        if user is None:
+            raise HTTPException(401, "the bearer token is not valid", headers=challenge)
+        cache.put(token_hash, user)
+    return user
+
+
+def require(role: Role) -> Callable[..., Awaitable[User]]:
+    """A dependency admitting users whose role has ``role``'s rights (else 403)."""
+
+    async def check(user: Annotated[User, Depends(get_current_user)]) -> User:
+        if not user.role.allows(role):
+            raise HTTPException(
+                403, f"role {user.role.value!r} may not do this; it needs {role.value!r} or above"
+            )
+        return user
+
+    check.__name__ = f"require_{role.value}"
+    return check
+
+
+require_inspector = require(Role.INSPECTOR)
+require_supervisor = require(Role.SUPERVISOR)
+require_data_scientist = require(Role.DATA_SCIENTIST)
+require_admin = require(Role.ADMIN)
+
+CurrentUserDep = Annotated[User, Depends(get_current_user)]
+InspectorDep = Annotated[User, Depends(require_inspector)]
+SupervisorDep = Annotated[User, Depends(require_supervisor)]
+DataScientistDep = Annotated[User, Depends(require_data_scientist)]
+AdminDep = Annotated[User, Depends(require_admin)]
+
+
+def check_division(user: User, field_division: str | None) -> None:
+    """403 when a division-bound user asks about another division's licensee."""
+    if user.division is not None and field_division != user.division:
+        raise HTTPException(
+            403, f"user {user.name!r} is limited to field division {user.division!r}"
+        )
+
+
+class Auditor:
+    """Writes audit rows for one request's user; the request fails (503) if it cannot."""
+
+    def __init__(self, writer: AuditWriter, user: User) -> None:
+        self.writer = writer
+        self.user = user
+
+    def _entry(self, action: str, resource: str, state: ServingState | None,
+               detail: dict[str, Any] | None) -> AuditEntry:
+        return AuditEntry(
+            user_name=self.user.name, role=self.user.role.value, action=action,
+            resource=resource, model_version=state.model_version if state else None,
+            as_of=state.as_of if state else None, detail=detail or {},
+        )
+
+    async def record(self, action: str, resource: str, state: ServingState | None,
+                     detail: dict[str, Any] | None = None) -> None:
+        """Write one row and wait for its commit."""
+        try:
+            await self.writer.write(self._entry(action, resource, state, detail))
+        except AuditUnavailable as error:
+            raise HTTPException(503, f"the audit log is unavailable: {error}") from error
+
+    def record_blocking(self, action: str, resource: str, state: ServingState | None,
+                        detail: dict[str, Any] | None = None) -> None:
+        """:meth:`record` for handlers that run in a worker thread."""
+        try:
+            self.writer.write_blocking(self._entry(action, resource, state, detail))
+        except AuditUnavailable as error:
+            raise HTTPException(503, f"the audit log is unavailable: {error}") from error
+
+
+def get_auditor(request: Request, user: CurrentUserDep) -> Auditor:
+    """An auditor for the authenticated user."""
+    return Auditor(request.app.state.audit_writer, user)
+
+
+AuditDep = Annotated[Auditor, Depends(get_auditor)]
+
+
+def utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A datetime in UTC (naive ones are taken to be UTC already)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)

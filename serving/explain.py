@@ -1,0 +1,151 @@
+"""Explanations and what-if scores, assembled from the state's precomputed arrays.
+
+An explanation reads one row of arrays computed at load; only a what-if runs the model.
+Either way ``base_value + sum(shap_value) == raw_score`` holds to 1e-6 (TreeSHAP on the
+raw margin is exact, and ``models.explainer`` checks it), and ``score`` is the calibration
+of ``raw_score``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from features.catalogue import describe
+from serving.problems import ParameterError
+from serving.schemas import (
+    CalibrationPublic,
+    ChangePublic,
+    ContributionPublic,
+    ExplanationPublic,
+    FamilyContributionPublic,
+    WhatIfPublic,
+)
+from serving.state import ServingState
+
+Floats = npt.NDArray[np.float64]
+
+
+def _optional(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def calibration(state: ServingState) -> CalibrationPublic:
+    """How the state's model maps raw_score to score."""
+    calibrator = state.bundle.calibrator
+    return CalibrationPublic(slope=calibrator.slope, intercept=calibrator.intercept,
+                             description=calibrator.describe())
+
+
+def _parts(
+    state: ServingState, values: Floats, contributions: Floats, percentiles: Floats
+) -> tuple[list[ContributionPublic], list[FamilyContributionPublic], float]:
+    table = state.explanations
+    rows = [
+        ContributionPublic(
+            feature=name, family=family, value=_optional(value), shap_value=float(shap_value),
+            description=describe(name, _optional(value)),
+            peer_percentile=_optional(percentile),
+        )
+        for name, family, value, shap_value, percentile in zip(
+            table.features, table.families, values, contributions, percentiles, strict=True)
+    ]
+    rows.sort(key=lambda row: (-abs(row.shap_value), row.feature))
+    totals: dict[str, list[float]] = {}
+    for row in rows:
+        totals.setdefault(row.family, []).append(row.shap_value)
+    families = sorted(
+        (FamilyContributionPublic(family=family, shap_value=math.fsum(parts),
+                                  features=len(parts))
+         for family, parts in totals.items()),
+        key=lambda family: (-abs(family.shap_value), family.family),
+    )
+    return rows, families, math.fsum(float(v) for v in contributions)
+
+
+def explain_licensee(state: ServingState, license_number: str) -> ExplanationPublic | None:
+    """The stored explanation of one licensee, or None when it is not scored."""
+    table = state.explanations
+    row = table.positions.get(license_number)
+    if row is None:
+        return None
+    contributions, families, total = _parts(
+        state, table.feature_values[row], table.contributions[row], table.peer_percentiles[row])
+    listed = state.ranked.positions.get(license_number)
+    return ExplanationPublic(
+        model_version=state.model_version, as_of=state.as_of, license_number=license_number,
+        score=float(table.scores[row]), raw_score=float(table.raw_scores[row]),
+        base_value=table.base_value, contributions_total=total,
+        contributions=contributions, families=families, calibration=calibration(state),
+        rank=int(state.ranked.ranks[listed]) if listed is not None else None,
+        percentile=float(state.ranked.percentiles[listed]) if listed is not None else None,
+    )
+
+
+def _peer_percentiles(state: ServingState, row: int, values: Floats) -> Floats:
+    """Peer percentiles of changed values among the same license type's current values."""
+    table = state.explanations
+    peers = table.feature_values[table.license_types == table.license_types[row]]
+    percentiles = np.full(values.size, np.nan)
+    for column, value in enumerate(values):
+        if math.isnan(value):
+            continue
+        known = peers[:, column][~np.isnan(peers[:, column])]
+        if known.size:
+            # The changed licensee replaces its old value among its peers.
+            old = table.feature_values[row, column]
+            below = float((known < value).sum()) - (1.0 if old < value else 0.0)
+            equal = float((known == value).sum()) - (1.0 if old == value else 0.0) + 1.0
+            count = float(known.size) if not math.isnan(old) else float(known.size) + 1.0
+            percentiles[column] = 100.0 * (below + 0.5 * equal) / count
+    return percentiles
+
+
+def what_if(
+    state: ServingState, license_number: str, changes: Mapping[str, float | None]
+) -> WhatIfPublic | None:
+    """Score and explain a licensee with ``changes`` applied; None when it is not scored."""
+    table = state.explanations
+    row = table.positions.get(license_number)
+    if row is None:
+        return None
+    column_of = {name: i for i, name in enumerate(table.features)}
+    for name in changes:
+        if name not in column_of:
+            raise ParameterError(f"changes.{name}", f"not a feature of model version "
+                                 f"{state.model_version}")
+    values = table.feature_values[row].copy()
+    for name, value in changes.items():
+        values[column_of[name]] = math.nan if value is None else float(value)
+    frame = pd.DataFrame([values], columns=list(table.features), index=[license_number])
+    explanation = state.bundle.explain(frame)
+    contributions = explanation.contributions[list(table.features)].to_numpy(dtype=float)[0]
+    raw = float(explanation.raw_scores[0])
+    score = float(state.bundle.calibrator.transform(np.asarray([raw]))[0])
+    parts, families, total = _parts(state, values, contributions,
+                                     _peer_percentiles(state, row, values))
+    ranked = state.ranked
+    others = ranked.license_numbers != license_number
+    # The list orders by raw score, then license number; the changed licensee slots in.
+    ahead = others & ((ranked.raw_scores > raw)
+                      | ((ranked.raw_scores == raw) & (ranked.license_numbers < license_number)))
+    listed = ranked.positions.get(license_number)
+    return WhatIfPublic(
+        model_version=state.model_version, as_of=state.as_of, license_number=license_number,
+        changes=[
+            ChangePublic(feature=name,
+                         from_value=_optional(table.feature_values[row, column_of[name]]),
+                         to_value=_optional(values[column_of[name]]))
+            for name in changes
+        ],
+        score=score, raw_score=raw, base_value=float(explanation.base_value),
+        contributions_total=total, contributions=parts, families=families,
+        calibration=calibration(state),
+        current_score=float(table.scores[row]), current_raw_score=float(table.raw_scores[row]),
+        current_rank=int(ranked.ranks[listed]) if listed is not None else None,
+        rank_if_rescored=int(ahead.sum()) + 1,
+    )

@@ -1,0 +1,1 @@
+"""One thin router per resource; the work lives in the modules of ``serving``."""

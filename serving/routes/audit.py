@@ -1,0 +1,52 @@
+"""``GET /api/v1/audit``: the audit log, newest first."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.concurrency import run_in_threadpool
+
+from serving.audit import read_audit_log
+from serving.deps import EngineDep, HolderDep, require_supervisor, utc
+from serving.problems import problem_responses
+from serving.schemas import AuditEntryPublic, AuditPagePublic
+
+router = APIRouter(
+    dependencies=[Depends(require_supervisor)],
+    prefix="/api/v1/audit", tags=["audit"])
+
+
+@router.get("", response_model=AuditPagePublic, responses=problem_responses(401, 403, 422))
+async def audit_log(
+    engine: EngineDep,
+    holder: HolderDep,
+    user_name: Annotated[str | None, Query(alias="user", min_length=1, max_length=100)] = None,
+    action: Annotated[str | None, Query(min_length=1, max_length=40)] = None,
+    since: Annotated[dt.datetime | None, Query(description="ISO 8601; UTC if no offset.")] = None,
+    until: Annotated[dt.datetime | None, Query(description="ISO 8601; UTC if no offset.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$",
+                                        description="next_cursor of the last page.")] = None,
+) -> AuditPagePublic:
+    """Who read which list, export, dealer, explanation or what-if, when, under which model."""
+    # The store keeps UTC; SQLite drops offsets, so compare in UTC without one.
+    bounds = [utc(value) for value in (since, until)]
+    rows = await run_in_threadpool(
+        lambda: read_audit_log(
+            engine, user_name=user_name, action=action,
+            since=bounds[0].replace(tzinfo=None) if bounds[0] else None,
+            until=bounds[1].replace(tzinfo=None) if bounds[1] else None,
+            before_event_id=int(cursor) if cursor else None, limit=limit + 1,
+        )
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [AuditEntryPublic.model_validate({**row, "at": utc(row["at"])}) for row in rows]
+    state = holder.current
+    return AuditPagePublic(
+        model_version=state.model_version if state else None,
+        as_of=state.as_of if state else None,
+        next_cursor=str(items[-1].event_id) if more and items else None, items=items,
+    )

@@ -1,0 +1,153 @@
+"""``/api/v1/dealers``: the ranked list, a licensee's page, and its explanation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+
+from serving.dealers import read_dealer, read_profile
+from serving.deps import (
+    AuditDep,
+    EngineDep,
+    InspectorDep,
+    ServingStateDep,
+    SupervisorDep,
+    check_division,
+)
+from serving.explain import explain_licensee
+from serving.problems import problem_responses
+from serving.ranked import (
+    CURSOR_PATTERN,
+    RankedFilters,
+    StaleCursor,
+    page_csv,
+    page_json,
+    parse_cursor,
+    select_page,
+)
+from serving.schemas import DealerPublic, ExplanationPublic, RankedPagePublic
+
+router = APIRouter(prefix="/api/v1/dealers", tags=["dealers"])
+
+LicenseNumber = Annotated[
+    str, Path(min_length=1, max_length=32, description="e.g. 9-99-001-01-ZZ-00001")
+]
+_CSV_RESPONSE = {200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+                       "description": "The page as JSON, or as CSV when asked for."}}
+
+
+@router.get(
+    "/ranked",
+    response_model=RankedPagePublic,
+    responses={**_CSV_RESPONSE, **problem_responses(401, 403, 409, 422, 503)},
+)
+async def ranked_list(
+    request: Request,
+    user: InspectorDep,
+    serving: ServingStateDep,
+    audit: AuditDep,
+    field_division: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    premise_state: Annotated[
+        str | None, Query(alias="state", pattern=r"^[A-Za-z]{2}$", description="USPS code.")
+    ] = None,
+    license_type: Annotated[str | None, Query(pattern=r"^[0-9]{2}$")] = None,
+    min_score: Annotated[float | None, Query(ge=0, le=1)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[
+        str | None, Query(pattern=CURSOR_PATTERN, description="next_cursor of the last page.")
+    ] = None,
+    format: Annotated[
+        Literal["json", "csv"] | None,
+        Query(description="csv for a CSV export (or send Accept: text/csv)."),
+    ] = None,
+) -> Response:
+    """The licensees to inspect first, best first, filtered and paged.
+
+    An inspector limited to a field division sees only that division.
+    """
+    if user.division is not None:
+        if field_division is not None and field_division != user.division:
+            check_division(user, field_division)
+        field_division = user.division
+    filters = RankedFilters(field_division=field_division, state=premise_state,
+                            license_type=license_type, min_score=min_score)
+    try:
+        page = select_page(serving, filters, limit, parse_cursor(cursor, serving))
+    except StaleCursor as stale:
+        raise HTTPException(409, "the ranked list changed since this cursor was issued "
+                                 "(a new model or list); start again without a cursor") from stale
+    wants_csv = format == "csv" or (format is None
+                                    and "text/csv" in request.headers.get("accept", ""))
+    detail = {"filters": {k: v for k, v in vars(filters).items() if v is not None},
+              "limit": limit, "cursor": cursor, "returned": int(page.positions.size),
+              "list_id": serving.list_id}
+    await audit.record("ranked.export" if wants_csv else "ranked.read", request.url.path,
+                       serving, detail)
+    headers = {"X-Model-Version": serving.model_version, "X-As-Of": serving.as_of.isoformat()}
+    if page.next_cursor:
+        headers["X-Next-Cursor"] = page.next_cursor
+    if wants_csv:
+        filename = f"ranked-{serving.as_of.isoformat()}-v{serving.model_version}.csv"
+        headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return Response(page_csv(serving, page), media_type="text/csv", headers=headers)
+    return Response(page_json(serving, page, limit), media_type="application/json",
+                    headers=headers)
+
+
+@router.get(
+    "/{license_number}",
+    response_model=DealerPublic,
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
+def dealer(
+    license_number: LicenseNumber,
+    user: InspectorDep,
+    serving: ServingStateDep,
+    audit: AuditDep,
+    engine: EngineDep,
+) -> DealerPublic:
+    """A licensee's profile, current score and rank, score history and recent inspections."""
+    profile = read_profile(engine, license_number)
+    if profile is None:
+        raise HTTPException(404, f"no licensee {license_number!r}")
+    if user.division is not None:
+        check_division(user, profile.field_division)
+    page = read_dealer(engine, serving, profile)
+    audit.record_blocking("dealer.read", f"/api/v1/dealers/{license_number}", serving,
+                          {"license_number": license_number})
+    return page
+
+
+@router.get(
+    "/{license_number}/explanation",
+    response_model=ExplanationPublic,
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
+async def explanation(
+    license_number: LicenseNumber,
+    user: SupervisorDep,
+    serving: ServingStateDep,
+    audit: AuditDep,
+    engine: EngineDep,
+) -> ExplanationPublic:
+    """Why the licensee scores as it does: every feature's SHAP contribution.
+
+    ``base_value + sum(shap_value) = raw_score`` (to 1e-6) and
+    ``score = 1 / (1 + exp(-(slope * raw_score + intercept)))`` (see ``calibration``).
+    """
+    table = serving.explanations
+    row = table.positions.get(license_number)
+    if row is None:
+        known = await run_in_threadpool(read_profile, engine, license_number)
+        where = (f"is not on the list scored by model version {serving.model_version} as of "
+                 f"{serving.as_of}") if known else "does not exist"
+        raise HTTPException(404, f"licensee {license_number!r} {where}")
+    if user.division is not None:
+        check_division(user, table.field_divisions[row])
+    result = explain_licensee(serving, license_number)
+    assert result is not None  # the row exists
+    await audit.record("explanation.read", f"/api/v1/dealers/{license_number}/explanation",
+                       serving, {"license_number": license_number})
+    return result

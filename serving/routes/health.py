@@ -1,0 +1,36 @@
+"""Liveness and readiness, for load balancers and orchestrators (no token needed)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+
+from serving.audit import SERVED_BY
+from serving.deps import HolderDep
+from serving.problems import problem_responses
+from serving.schemas import HealthPublic, ReadinessPublic
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", response_model=HealthPublic)
+def healthz(holder: HolderDep) -> HealthPublic:
+    """The process is up (whether or not a model is loaded yet)."""
+    state = holder.current
+    return HealthPublic(
+        model_version=state.model_version if state else None,
+        as_of=state.as_of if state else None, served_by=SERVED_BY,
+    )
+
+
+@router.get("/readyz", response_model=ReadinessPublic, responses=problem_responses(503))
+def readyz(holder: HolderDep) -> ReadinessPublic:
+    """200 only when a champion model and a scored list are loaded; 503 otherwise."""
+    state = holder.current
+    if state is None:
+        reason = holder.last_error or "the champion model is still loading"
+        raise HTTPException(503, f"not ready: {reason}", headers={"Retry-After": "10"})
+    return ReadinessPublic(
+        model_version=state.model_version, as_of=state.as_of, list_id=state.list_id,
+        loaded_at=state.loaded_at, champion_version=holder.champion_version,
+        served_by=SERVED_BY,
+    )

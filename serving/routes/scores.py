@@ -1,0 +1,41 @@
+"""``POST /api/v1/score``: what-if scoring of a licensee with some features changed."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+
+from serving.deps import AuditDep, ServingStateDep, SupervisorDep, check_division
+from serving.explain import what_if
+from serving.problems import problem_responses
+from serving.schemas import WhatIfCreate, WhatIfPublic
+
+router = APIRouter(prefix="/api/v1", tags=["scores"])
+
+
+@router.post(
+    "/score",
+    response_model=WhatIfPublic,
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
+def score_what_if(
+    body: WhatIfCreate, user: SupervisorDep, serving: ServingStateDep, audit: AuditDep
+) -> WhatIfPublic:
+    """Score and explain a licensee as if some of its feature values were different.
+
+    Nothing is stored but the audit row; the answer says where the licensee would rank
+    among the list being served.
+    """
+    row = serving.explanations.positions.get(body.license_number)
+    if row is None:
+        raise HTTPException(404, f"licensee {body.license_number!r} is not on the list scored "
+                                 f"by model version {serving.model_version} as of {serving.as_of}")
+    if user.division is not None:
+        check_division(user, serving.explanations.field_divisions[row])
+    result = what_if(serving, body.license_number, body.changes)
+    assert result is not None  # the row exists
+    audit.record_blocking(
+        "whatif.score", "/api/v1/score", serving,
+        {"license_number": body.license_number, "changes": body.changes,
+         "score": result.score, "current_score": result.current_score},
+    )
+    return result

@@ -1,0 +1,374 @@
+"""Request and response models of the API (``XBase`` shared fields, ``XPublic`` answers).
+
+Every answer derives from :class:`Stamped`, so each one says which model version and which
+as-of date produced its numbers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from serving.users import USER_NAME_PATTERN, Role
+
+
+class Stamped(BaseModel):
+    """Which model version and as-of date the numbers of a response come from."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    model_version: str | None = Field(
+        description="Registered model version that produced the scores (null before one "
+        "is loaded)."
+    )
+    as_of: dt.date | None = Field(
+        description="The scores use only facts known strictly before this date."
+    )
+
+
+# --- health ------------------------------------------------------------------------------
+
+
+class HealthPublic(Stamped):
+    """Liveness: the process answers."""
+
+    status: str = "ok"
+    served_by: str = Field(description="host:pid of the worker that answered.")
+
+
+class ReadinessPublic(Stamped):
+    """Readiness: a champion model and a scored list are loaded."""
+
+    status: str = "ready"
+    list_id: int | None = Field(description="The stored list served (null: computed at load).")
+    loaded_at: dt.datetime
+    champion_version: str | None = Field(
+        description="The champion alias at the last check; differs from model_version "
+        "only while a promotion is being loaded."
+    )
+    served_by: str
+
+
+# --- dealers and the ranked list ---------------------------------------------------------
+
+
+class RankedItemPublic(BaseModel):
+    """One licensee of the ranked list."""
+
+    license_number: str
+    business_name: str | None
+    premise_city: str | None
+    premise_state: str | None
+    field_division: str | None
+    license_type: str | None
+    score: float = Field(description="Calibrated probability that an inspection ends serious.")
+    rank: int = Field(description="1 = inspect first.")
+    percentile: float = Field(description="Share of scored licensees ranked below, in percent.")
+    top_reasons: list[str] = Field(description="Up to three reasons, in plain words.")
+
+
+class RankedPagePublic(Stamped):
+    """A page of the ranked list."""
+
+    list_id: int | None = Field(description="The stored list (null: computed at load).")
+    total: int = Field(description="Licensees matching the filters.")
+    limit: int
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+    items: list[RankedItemPublic]
+
+
+class DealerBase(BaseModel):
+    """A licensee's profile, as the contract's dealers table holds it."""
+
+    license_number: str
+    license_type: str
+    business_name: str
+    premise_city: str | None = None
+    premise_state: str
+    premise_zip: str | None = None
+    county_fips: str | None = None
+    license_issue_date: dt.date | None = None
+    annual_firearm_sales: int | None = None
+    field_division: str | None = None
+    urbanicity: str | None = None
+
+
+class CurrentScorePublic(BaseModel):
+    """The licensee's place on the list being served."""
+
+    score: float
+    raw_score: float
+    rank: int
+    percentile: float
+    top_reasons: list[str]
+    licensees_ranked: int
+
+
+class ScoreHistoryPublic(BaseModel):
+    """The licensee's score on one stored list."""
+
+    list_id: int
+    model_version: str
+    as_of: dt.date
+    score: float
+    rank: int
+    percentile: float
+    licensees_ranked: int
+
+
+class InspectionPublic(BaseModel):
+    """One closed inspection of the licensee."""
+
+    inspection_id: str
+    inspection_date: dt.date
+    inspection_type: str
+    outcome: str
+    violation_count: int
+    missing_firearms: int | None
+    violation_codes: list[str]
+
+
+class DealerPublic(Stamped):
+    """Profile, current score and rank, score history and recent inspections."""
+
+    profile: DealerBase
+    current: CurrentScorePublic | None = Field(
+        description="Null when the licensee is not on the served list (e.g. collectors)."
+    )
+    history: list[ScoreHistoryPublic] = Field(description="Stored lists, newest first.")
+    recent_inspections: list[InspectionPublic] = Field(description="Newest first.")
+
+
+# --- explanations and what-if ------------------------------------------------------------
+
+
+class ContributionPublic(BaseModel):
+    """One feature's part in a score."""
+
+    feature: str
+    family: str
+    value: float | None = Field(description="The feature's value (null: unknown).")
+    shap_value: float = Field(description="Contribution to raw_score, in log-odds.")
+    description: str = Field(description="The value in plain words, from the catalogue.")
+    peer_percentile: float | None = Field(
+        description="Percent of licensees of the same license type on the scored list with "
+        "a lower value (ties count half); null when the value is unknown."
+    )
+
+
+class FamilyContributionPublic(BaseModel):
+    """The contributions of one feature family, summed."""
+
+    family: str
+    shap_value: float
+    features: int
+
+
+class CalibrationPublic(BaseModel):
+    """How raw_score (log-odds) maps to score."""
+
+    kind: str = "platt"
+    slope: float
+    intercept: float
+    formula: str = "score = 1 / (1 + exp(-(slope * raw_score + intercept)))"
+    description: str
+
+
+class ExplanationBase(BaseModel):
+    """A score and its exact decomposition: base_value + sum(shap_value) = raw_score."""
+
+    score: float
+    raw_score: float = Field(description="Log-odds before calibration.")
+    base_value: float = Field(description="The model's average raw score (SHAP base value).")
+    contributions_total: float = Field(description="Sum of every shap_value.")
+    contributions: list[ContributionPublic] = Field(
+        description="Every feature of the model, largest absolute contribution first."
+    )
+    families: list[FamilyContributionPublic]
+    calibration: CalibrationPublic
+
+
+class ExplanationPublic(Stamped, ExplanationBase):
+    """Why a licensee scores as it does."""
+
+    license_number: str
+    rank: int | None
+    percentile: float | None
+
+
+class WhatIfCreate(BaseModel):
+    """A licensee with some feature values changed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    license_number: str = Field(min_length=1, max_length=32)
+    changes: dict[str, float | None] = Field(
+        default_factory=dict,
+        description="Feature name -> new value (null: unknown). Names are the model's "
+        "features, as listed in an explanation.",
+        max_length=200,
+    )
+
+
+class ChangePublic(BaseModel):
+    """One changed feature."""
+
+    feature: str
+    from_value: float | None
+    to_value: float | None
+
+
+class WhatIfPublic(Stamped, ExplanationBase):
+    """The changed licensee, scored and explained, beside its current score."""
+
+    license_number: str
+    changes: list[ChangePublic]
+    current_score: float
+    current_raw_score: float
+    current_rank: int | None
+    rank_if_rescored: int = Field(
+        description="Where the changed licensee would rank among the list being served."
+    )
+
+
+# --- models ------------------------------------------------------------------------------
+
+
+class ModelVersionPublic(BaseModel):
+    """One registered model version."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    version: str
+    run_id: str | None
+    created_at: dt.datetime | None
+    is_champion: bool
+    is_serving: bool
+    trained_as_of: str | None
+    experiment: str | None
+    selection_metric: str | None
+    selection_metric_value: float | None
+
+
+class ModelsPublic(Stamped):
+    """Every registered version and which one is champion."""
+
+    champion_version: str | None
+    versions: list[ModelVersionPublic]
+
+
+class MetricComparisonPublic(BaseModel):
+    """One validation metric of the model beside the same metric of each baseline."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    metric: str
+    model: float | None
+    baselines: dict[str, float | None]
+
+
+class FairnessRowPublic(BaseModel):
+    """One group of the fairness audit (see training/fairness.py)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    grouping: str
+    group: str
+    licensees: int | None = None
+    flagged: int | None = None
+    flagged_share: float | None = None
+    precision: float | None = None
+    false_positive_rate: float | None = None
+    flagged_share_ratio: float | None = None
+    precision_ratio: float | None = None
+    false_positive_rate_ratio: float | None = None
+    flags: list[str] = Field(default_factory=list)
+
+
+class ModelCurrentPublic(Stamped):
+    """The model being served: its run, metrics beside baselines, fairness table."""
+
+    run_id: str
+    champion_version: str | None
+    trained_as_of: str | None
+    experiment: str | None
+    catalogue_version: str | None
+    features: list[str]
+    calibration: CalibrationPublic
+    metrics: list[MetricComparisonPublic]
+    params: dict[str, str]
+    tags: dict[str, str]
+    fairness: list[FairnessRowPublic]
+    model_card_markdown: str | None
+
+
+class ReloadPublic(Stamped):
+    """The outcome of a reload: what is served now."""
+
+    changed: bool = Field(description="Whether a newer champion or list was loaded.")
+    previous_model_version: str | None
+    list_id: int | None
+    champion_version: str | None
+
+
+# --- audit and users ---------------------------------------------------------------------
+
+
+class AuditEntryPublic(BaseModel):
+    """One audited action."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    event_id: int
+    at: dt.datetime
+    user_name: str
+    role: str
+    action: str
+    resource: str
+    model_version: str | None
+    as_of: dt.date | None
+    detail: dict[str, Any]
+
+
+class AuditPagePublic(Stamped):
+    """A page of the audit log, newest first."""
+
+    next_cursor: str | None
+    items: list[AuditEntryPublic]
+
+
+class UserBase(BaseModel):
+    """A user of the API."""
+
+    name: str
+    role: Role
+    division: str | None = None
+
+
+class UserCreate(UserBase):
+    """A user to create."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100, pattern=USER_NAME_PATTERN)
+    division: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class UserPublic(UserBase):
+    """A user as listed (never its token)."""
+
+    created_at: dt.datetime | None
+
+
+class UserCreatedPublic(Stamped, UserPublic):
+    """A created user with its token, shown this once."""
+
+    token: str
+
+
+class UsersPublic(Stamped):
+    """Every user."""
+
+    items: list[UserPublic]
