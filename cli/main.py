@@ -17,7 +17,9 @@ from cli import (
     generate_commands,
     import_commands,
     model_commands,
+    serve_commands,
     store_commands,
+    users_commands,
 )
 from features.settings import get_settings
 from features.store import open_store, table_counts
@@ -58,6 +60,8 @@ store_commands.register(app)
 import_commands.register(app)
 features_commands.register(app)
 model_commands.register(app)
+serve_commands.register(app)
+users_commands.register(app)
 generate_commands.register(app)
 
 

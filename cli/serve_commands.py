@@ -1,0 +1,46 @@
+"""``dealer-risk serve``: the HTTP API under uvicorn, with one or more worker processes."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from features.settings import get_settings
+from features.store import open_store
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Worker processes (share store and MLflow).")
+    ] = 1,
+    reload_seconds: Annotated[
+        float | None,
+        typer.Option("--reload-seconds", min=1,
+                     help="How often each worker checks for a promotion (default 30)."),
+    ] = None,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")] = "info",
+) -> None:
+    """Start the HTTP API (OpenAPI at /docs) on the champion model and its scored list."""
+    import uvicorn
+
+    settings = get_settings()
+    # Migrate once here: several workers starting on an empty store would race to do it.
+    open_store(settings.database_url).dispose()
+    if reload_seconds is not None:
+        # Workers are fresh processes that read their settings from the environment.
+        os.environ["DEALER_RISK_RELOAD_SECONDS"] = str(reload_seconds)
+    typer.echo(f"serving on http://{host}:{port} with {workers} worker(s); "
+               f"store {settings.database_url.split('@')[-1]}", err=True)
+    uvicorn.run(
+        "serving.app:app_from_environment", factory=True, host=host, port=port,
+        workers=workers, log_level=log_level, access_log=False,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` to ``app``."""
+    app.command("serve")(serve)
