@@ -328,8 +328,9 @@ class TheftLossConfig(_Section):
     """Theft and loss reports."""
 
     reports_per_licensee_year: float = Field(
-        default=0.035,
-        description="Reports per year of a compliant licensee of relative size 1.",
+        default=0.1,
+        description="Reports per year of a compliant licensee of relative size 1 (about "
+        "5,000 reports a year nationally).",
     )
     size_elasticity: float = Field(
         default=0.5,

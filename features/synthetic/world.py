@@ -20,6 +20,7 @@ from features.synthetic.inspections import (
     InspectionHistory,
     Inspections,
     simulate_inspections,
+    true_serious_probability,
 )
 from features.synthetic.population import NO_DAY, URBANICITY_LEVELS, Licensees, generate_licensees
 from features.synthetic.reference import ReferenceData, load_reference
@@ -48,7 +49,10 @@ class World:
 
     The five tables follow ``shared/data-contract.md`` (dates as ``datetime64[us]``,
     booleans as pandas' nullable ``boolean``). ``truth`` holds one row per licensee with
-    its hidden behaviour; ``inspection_truth`` one row per inspection with how it was
+    its hidden behaviour, the terms of its outcome model (see
+    :func:`~features.synthetic.inspections.true_serious_probability` for any date) and
+    ``true_serious_probability`` for an inspection opened the day after the window
+    (NaN once revoked); ``inspection_truth`` one row per inspection with how it was
     selected (reason, propensity) and its true chance of ending serious when it opened;
     ``sales`` firearms sold per state and month inside the window.
     """
@@ -139,13 +143,19 @@ def generate_world(
     )
 
     numbers = pa.array(licensees.license_number, pa.string())
+    inspections_frame = _inspections_frame(inspections, numbers)
+    truth = _truth_frame(licensees, sales, history, last, config)
+    # The label's true probability for an inspection opened the day after the window.
+    truth["true_serious_probability"] = true_serious_probability(
+        truth, inspections_frame, pd.Timestamp(end) + pd.Timedelta(days=1)
+    ).to_numpy()
     world = World(
         dealers=_dealers_frame(licensees, sales, history, last),
         traces=_traces_frame(traces, numbers),
         multiple_sales=_multiple_sales_frame(multiple, numbers),
-        inspections=_inspections_frame(inspections, numbers),
+        inspections=inspections_frame,
         theft_loss=_theft_loss_frame(theft_loss, numbers),
-        truth=_truth_frame(licensees, sales, history, last, config),
+        truth=truth,
         inspection_truth=_inspection_truth_frame(inspections, numbers),
         sales=_sales_frame(licensees, sales, history, window, reference),
         seed=seed,
