@@ -154,16 +154,17 @@ def build_states(source: Path) -> pd.DataFrame:
     """One row per state with its 2023 count, license-number digits and division."""
     counts = pd.read_csv(source / "ffl-counts-2023-states.csv", dtype={"statefp": str})
     rows = []
-    for record in counts.itertuples(index=False):
-        state = str(record.state)
+    for state, statefp, count in zip(
+        counts["state"].astype(str), counts["statefp"], counts["count"], strict=True
+    ):
         region, districts = REGION_DISTRICTS[state]
         zip_low, zip_high = ZIP3_RANGES[state]
         rows.append(
             {
                 "state": state,
-                "statefp": str(record.statefp).zfill(2),
+                "statefp": str(statefp).zfill(2),
                 "name": STATE_NAMES[state],
-                "ffl_count_2023": int(record.count),
+                "ffl_count_2023": int(count),
                 "atf_region": region,
                 "atf_districts": ";".join(districts),
                 "field_division": STATE_DIVISIONS[state],

@@ -121,7 +121,8 @@ def calibration_figures(
     real_types = reference.license_types.set_index("license_type")["count_2023"]
     real_type_share = real_types / real_types.sum()
     generated_type_share = main["license_type"].value_counts(normalize=True)
-    for code, share in real_type_share.items():
+    for code in real_type_share.index.astype(str):
+        share = float(real_type_share[code])
         value = float(generated_type_share.get(code, 0.0))
         figures.append(
             Figure(
@@ -152,13 +153,14 @@ def calibration_figures(
     )
 
     # Sales by state and year follow the checks; the 2020 surge shows.
-    yearly = sales.assign(year=sales["month"].str[:4].astype(int))
-    month_count = yearly.groupby("year")["month"].nunique()
+    monthly = sales.assign(year=sales["month"].str[:4].astype(int))
+    month_count = monthly.groupby("year")["month"].nunique()
     full_years = month_count[month_count == 12].index
     yearly = (
-        yearly[yearly["year"].isin(full_years)]
-        .groupby(["year", "state"], as_index=False)["firearms_sold"]
+        monthly[monthly["year"].isin(full_years)]
+        .groupby(["year", "state"])["firearms_sold"]
         .sum()
+        .reset_index()
     )
     joined = yearly.merge(_nics_state_year(reference), on=["year", "state"], how="inner")
     r_sales = (

@@ -92,7 +92,7 @@ def _type_shares(config: GeneratorConfig, reference: ReferenceData) -> dict[str,
     counts = reference.license_types.set_index("license_type")["count_2023"].astype(float)
     other = config.population.other_type_shares
     main_share = 1.0 - sum(other.values())
-    shares = {code: main_share * count / counts.sum() for code, count in counts.items()}
+    shares = {str(code): main_share * count / counts.sum() for code, count in counts.items()}
     shares.update(other)
     return dict(sorted(shares.items()))
 
@@ -212,7 +212,8 @@ def generate_licensees(
         # move activity between places without changing national totals.
         levels = np.array([factors[name] for name in URBANICITY_LEVELS])
         mean = float(np.average(levels[county_level], weights=county_weights))
-        return levels[urbanicity] / mean
+        factor: np.ndarray = levels[urbanicity] / mean
+        return factor
 
     entrant = rng.random(n) < population.entrant_share
     entrant_day = start + 1 + (rng.random(n) * max(end - start, 1)).astype(np.int64)

@@ -95,8 +95,8 @@ class ReferenceData:
             elif month >= first_monthly:
                 out[:, position] = grid[:, month - first_monthly]
             else:
-                year = 1970 + month // 12
-                calendar_month = month % 12
+                year = 1970 + int(month) // 12
+                calendar_month = int(month) % 12
                 year = min(max(year, first_year), last_year)
                 out[:, position] = yearly[:, year - first_year] * profile[:, calendar_month]
         return out

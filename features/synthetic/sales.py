@@ -42,7 +42,8 @@ class SalesModel:
         self, licensees: Licensees, first: np.ndarray, stop: np.ndarray
     ) -> np.ndarray:
         """Firearms each licensee sells over grid positions ``first`` to ``stop`` (exclusive)."""
-        return licensees.sales_weight * self.curves.total(licensees.state, first, stop)
+        sold: np.ndarray = licensees.sales_weight * self.curves.total(licensees.state, first, stop)
+        return sold
 
 
 def build_sales(

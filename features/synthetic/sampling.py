@@ -28,7 +28,8 @@ class StateCurves:
     def total(self, state: np.ndarray, first: np.ndarray, stop: np.ndarray) -> np.ndarray:
         """Sum of intensity over months ``first`` (inclusive) to ``stop`` (exclusive)."""
         stop = np.maximum(stop, first)
-        return self.cumulative[state, stop] - self.cumulative[state, first]
+        total: np.ndarray = self.cumulative[state, stop] - self.cumulative[state, first]
+        return total
 
     def sample(
         self,
@@ -43,7 +44,8 @@ class StateCurves:
         high = self._flat[row + np.maximum(stop, first)]
         draw = low + rng.random(len(state)) * (high - low)
         position = np.searchsorted(self._flat, draw, side="right") - 1 - row
-        return np.clip(position, first, np.maximum(stop - 1, first))
+        clipped: np.ndarray = np.clip(position, first, np.maximum(stop - 1, first))
+        return clipped
 
 
 def repeat_index(counts: np.ndarray) -> np.ndarray:
@@ -62,14 +64,6 @@ def categorical(rng: np.random.Generator, probabilities: np.ndarray, size: int) 
     return np.minimum(
         np.searchsorted(cumulative, rng.random(size), side="right"), len(cumulative) - 1
     )
-
-
-def categorical_rows(rng: np.random.Generator, probabilities: np.ndarray) -> np.ndarray:
-    """One draw per row of a (rows, categories) probability matrix."""
-    cumulative = np.cumsum(probabilities, axis=1)
-    cumulative /= cumulative[:, -1:]
-    draw = rng.random(len(probabilities))[:, None]
-    return np.minimum((cumulative <= draw).sum(axis=1), probabilities.shape[1] - 1)
 
 
 def geometric_extra(rng: np.random.Generator, mean: float, size: int) -> np.ndarray:

@@ -73,4 +73,5 @@ class MonthGrid:
 
     def position(self, months: np.ndarray) -> np.ndarray:
         """Position in the grid of month indices (clipped to the grid)."""
-        return np.clip(months - self.first_month, 0, len(self.months) - 1)
+        position: np.ndarray = np.clip(months - self.first_month, 0, len(self.months) - 1)
+        return position

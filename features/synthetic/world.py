@@ -121,15 +121,17 @@ def generate_world(
 
     report("inspections")
     window = MonthGrid(first, last)
-    counts = [
+    inspections, history = simulate_inspections(
+        streams[4],
+        licensees,
+        first,
+        last,
         short_ttc_counts(traces, dealers, window.first_month, len(window), SHORT_TTC_DAYS),
         _monthly_counts(theft_loss.licensee, theft_loss.report_day, dealers, window),
         _monthly_counts(multiple.licensee, multiple.report_day, dealers, window),
-    ]
-    inspections, history = simulate_inspections(
-        streams[4], licensees, first, last, *counts, config, reference
+        config,
+        reference,
     )
-    del counts
 
     report("tables")
     # A revoked licensee stops appearing: nothing becomes known about it afterwards.
@@ -249,7 +251,8 @@ def _dealers_frame(
 
 
 def _state_codes(licensees: Licensees) -> np.ndarray:
-    return load_reference().state_codes[licensees.state]
+    codes: np.ndarray = load_reference().state_codes[licensees.state]
+    return codes
 
 
 def _traces_frame(traces: Traces, numbers: pa.Array) -> pd.DataFrame:
