@@ -348,3 +348,14 @@ def test_dealers_with_no_sales_have_no_traces(world: World) -> None:
     silent = dealers.index[dealers["license_type"] == "06"]
     assert not world.traces["license_number"].isin(silent).any()
     assert np.all(dealers.loc[silent, "annual_firearm_sales"] == 0)
+
+
+def test_docs_list_every_parameter() -> None:
+    """docs/synthetic.md documents every parameter of the config, with its default."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "synthetic.md").read_text()
+    config = GeneratorConfig()
+    for section_name in type(config).model_fields:
+        section = getattr(config, section_name)
+        for name in type(section).model_fields:
+            value = str(getattr(section, name)).replace("|", "/")
+            assert f"| {section_name} | `{name}` | `{value}` |" in docs, f"{section_name}.{name}"
