@@ -7,11 +7,13 @@ import subprocess
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 
 from features.io import load_tables
 from features.settings import Settings, get_settings
 from features.store import open_store
+from features.synthetic import truth_companions
 from models.registry import REGISTERED_MODEL_NAME, load_bundle
 from models.scoring import rankable_features, score_features, store_score_list, write_score_csv
 from training.experiment import load_experiment
@@ -19,6 +21,7 @@ from training.pipeline import train as train_model
 from training.promotion import PromotionRefused
 from training.promotion import promote as promote_version
 from training.tracking import log_result
+from training.truth import truth_evaluation
 
 AsOf = Annotated[
     dt.datetime,
@@ -54,6 +57,12 @@ def train(
         typer.Option("--experiment", exists=True, dir_okay=False,
                      help="Experiment config (TOML); default: experiments/default.toml values."),
     ] = None,
+    truth: Annotated[
+        Path | None,
+        typer.Option("--truth", exists=True, dir_okay=False,
+                     help="A generated world's truth file (OUT_DIR.truth.csv): adds the "
+                          "ceiling and inverse-propensity-weighted estimates to the run."),
+    ] = None,
 ) -> None:
     """Train on inspections closed before DATE, evaluate, log to MLflow, register a version.
 
@@ -81,8 +90,19 @@ def train(
         *result.notes,
     ):
         typer.echo(line, err=True)
+    sections: list[str] = []
+    if truth is not None:
+        inspection_truth = pd.read_csv(truth_companions(truth)["inspections"])
+        truth_metrics, section = truth_evaluation(result, inspection_truth)
+        result.summary.update(truth_metrics)
+        sections.append(section)
+        typer.echo(
+            f"against the truth: ceiling precision@2% "
+            f"{truth_metrics['truth_ceiling_precision_at_2pct']:.3f}, gap closed "
+            f"{truth_metrics['truth_gap_closed_at_2pct']:.0%}, IPW precision@2% "
+            f"{truth_metrics['ipw_precision_at_2pct']:.3f}", err=True)
     logged = log_result(result, settings.mlflow_tracking_uri, artifact_root(settings),
-                        git_commit=git_commit())
+                        git_commit=git_commit(), extra_sections=sections)
     typer.echo(f"registered {REGISTERED_MODEL_NAME} version {logged.version} "
                f"(run {logged.run_id})", err=True)
     typer.echo(logged.version)
