@@ -7,12 +7,15 @@ the work itself lives in the layers below.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import warnings
 from typing import Annotated
 
 import typer
 
 from cli import (
+    demo_commands,
     features_commands,
     generate_commands,
     import_commands,
@@ -63,10 +66,19 @@ model_commands.register(app)
 serve_commands.register(app)
 users_commands.register(app)
 generate_commands.register(app)
+demo_commands.register(app)
 
 
 def main() -> None:
     """Console-script entry point."""
     # MLflow's per-file download bars would bury the command's own output.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    _quiet_library_noise()
     app()
+
+
+def _quiet_library_noise() -> None:
+    """Silence advice meant for library authors, so users see the command's own lines."""
+    warnings.filterwarnings("ignore", message=".*LightGBM binary classifier.*")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
