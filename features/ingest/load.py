@@ -8,9 +8,11 @@ however large the files; whether the transaction is committed is decided at the 
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 from sqlalchemy import Connection, Engine, select
 from tqdm import tqdm
 
@@ -27,7 +29,7 @@ from features.ingest.sources import (
 )
 from features.ingest.validate import Licensees, TableValidator
 from features.store import schema
-from features.store.write import bulk_upsert
+from features.store.write import BulkUpsert, bulk_upsert
 
 #: Rows per chunk: large enough to amortise per-batch costs, small enough to stay light.
 DEFAULT_CHUNK_ROWS = 200_000
@@ -202,7 +204,10 @@ def _load_file(
 ) -> None:
     table = table_file.table
     validator = TableValidator(table, columns, licensees if table.references_dealers else None)
-    writer = bulk_upsert(connection, schema.CONTRACT_TABLES[table.name])
+    # Ids are unique within a file once validated, which lets the writer insert plainly
+    # into an empty table.
+    writer = bulk_upsert(connection, schema.CONTRACT_TABLES[table.name], unique_ids=True)
+    write_ahead = _WriteAhead(writer)
     bar = tqdm(
         total=progress_total(table_file) if progress else None,
         desc=table_file.name,
@@ -227,10 +232,55 @@ def _load_file(
             # rest is still validated so that every problem is reported at once.
             doomed = log.file_level > 0 or (quarantine is None and log.total > 0)
             if not doomed:
-                summary.rows_changed += writer.write(checked.rows)
+                write_ahead.submit(checked.rows)
     except FileProblemError as error:
         log.add(error.problem)
     finally:
+        # A write still running must end before the transaction can be rolled back.
+        write_ahead.shutdown()
         bar.close()
+    write_ahead.wait()  # raises what a background write raised
+    summary.rows_changed += write_ahead.changed
     if log.file_level == 0:
         writer.close()
+
+
+class _WriteAhead:
+    """Writes batches on one background thread while the next chunk is read and checked.
+
+    On PostgreSQL a load's time is mostly the server's, during which psycopg waits
+    without the GIL; overlapping that with parsing and validation is most of the way
+    to the bulk-load limit. At most one batch is in flight, so memory stays bounded, and
+    the connection is only ever used by one thread at a time. Writers that would hold
+    the GIL (sqlite3) are called in line instead.
+    """
+
+    def __init__(self, writer: BulkUpsert) -> None:
+        self._writer = writer
+        self._executor = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write")
+            if writer.overlaps
+            else None
+        )
+        self._pending: Future[int] | None = None
+        self.changed = 0
+
+    def submit(self, rows: pd.DataFrame) -> None:
+        """Write ``rows`` once the previous batch is written."""
+        self.wait()
+        if self._executor is None:
+            # A writer that holds the GIL gains nothing from a thread; write here.
+            self.changed += self._writer.write(rows)
+            return
+        self._pending = self._executor.submit(self._writer.write, rows)
+
+    def wait(self) -> None:
+        """Wait for the batch in flight; re-raises its exception."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            self.changed += pending.result()
+
+    def shutdown(self) -> None:
+        """Stop the thread after the batch in flight (whose outcome ``wait`` reports)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)

@@ -14,7 +14,7 @@ counted (and otherwise skipped). For Parquet, which has no lines, the "line" is 
 
 from __future__ import annotations
 
-import re
+import csv
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from features.contract import TABLES, TABLES_BY_NAME, Table
@@ -124,21 +125,14 @@ def discover(directory: Path) -> Discovery:
 
 def read_header(table_file: TableFile) -> list[str]:
     """The file's column names (surrounding spaces removed); raises FileProblemError."""
+    if table_file.format == "csv":
+        return _csv_header(table_file)
     try:
-        if table_file.format == "parquet":
-            return [name.strip() for name in pq.ParquetFile(table_file.path).schema_arrow.names]
-        header = pd.read_csv(
-            table_file.path, nrows=0, dtype=str, encoding=_CSV_ENCODING, na_filter=False
-        )
-    except pd.errors.EmptyDataError:
-        raise FileProblemError(
-            file_problem(table_file.name, None, WHOLE_FILE, "file is empty (no header row)")
-        ) from None
-    except (UnicodeDecodeError, pd.errors.ParserError, pa.ArrowException, OSError) as error:
+        return [name.strip() for name in pq.ParquetFile(table_file.path).schema_arrow.names]
+    except (pa.ArrowException, OSError) as error:
         raise FileProblemError(
             file_problem(table_file.name, None, WHOLE_FILE, f"cannot be read: {_first_line(error)}")
         ) from None
-    return [str(name).strip() for name in header.columns]
 
 
 @dataclass
@@ -172,38 +166,79 @@ def progress_total(table_file: TableFile) -> int:
     return table_file.path.stat().st_size
 
 
-_PANDAS_LINE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
-
-
 def _csv_chunks(
     table_file: TableFile, chunk_rows: int, on_progress: Callable[[int], None] | None
 ) -> Iterator[RawChunk]:
+    header = _csv_header(table_file)
+    # Columns are named by position for the parser (a header may repeat a name or carry
+    # spaces) and renamed after; every column is text and an empty field stays "".
+    positional = [f"field_{index}" for index in range(len(header))]
+    read_options = pa_csv.ReadOptions(column_names=positional, skip_rows=1, block_size=1 << 22)
+    parse_options = pa_csv.ParseOptions(
+        newlines_in_values=True,  # quoted values may span lines
+        ignore_empty_lines=False,  # blank lines stay (empty) rows, so lines stay physical
+    )
+    convert_options = pa_csv.ConvertOptions(
+        column_types=dict.fromkeys(positional, pa.string()),
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
     next_line = 2  # the header is line 1
-    with table_file.path.open("rb") as handle:
-        reader = pd.read_csv(
-            handle,
-            chunksize=chunk_rows,
-            dtype=str,
-            na_filter=False,  # an empty field stays "", and nothing else is taken for null
-            skip_blank_lines=False,  # blank lines stay rows, so line numbers stay physical
-            encoding=_CSV_ENCODING,
+    position = 0
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
+
+    def emit() -> RawChunk:
+        nonlocal next_line, pending, pending_rows
+        table = pa.Table.from_batches(pending).rename_columns(header)
+        pending, pending_rows = [], 0
+        lines, next_line = _physical_lines(table, next_line)
+        frame = pd.DataFrame(
+            {
+                name: pd.Series(table.column(index).to_pandas(), dtype="str")
+                for index, name in enumerate(header)
+            }
         )
-        position = 0
-        with reader:
-            while True:
-                try:
-                    frame = next(reader)
-                except StopIteration:
-                    break
-                except (UnicodeDecodeError, pd.errors.ParserError, ValueError) as error:
-                    raise _csv_problem(table_file, error) from None
-                frame.columns = [str(name).strip() for name in frame.columns]
-                lines, next_line = _physical_lines(frame, next_line)
-                yield RawChunk(frame.reset_index(drop=True), lines)
-                if on_progress is not None:
-                    now = _tell(handle)
-                    on_progress(now - position)
-                    position = now
+        return RawChunk(frame, lines)
+
+    with table_file.path.open("rb") as handle:
+        try:
+            reader = pa_csv.open_csv(
+                handle,
+                read_options=read_options,
+                parse_options=parse_options,
+                convert_options=convert_options,
+            )
+            for batch in reader:
+                pending.append(batch)
+                pending_rows += batch.num_rows
+                if pending_rows >= chunk_rows:
+                    yield emit()
+                    if on_progress is not None:
+                        now = _tell(handle)
+                        on_progress(now - position)
+                        position = now
+        except pa.ArrowInvalid as error:
+            raise _csv_problem(table_file, error, len(header)) from None
+        if pending_rows:
+            yield emit()
+        if on_progress is not None:
+            on_progress(table_file.path.stat().st_size - position)
+
+
+def _csv_header(table_file: TableFile) -> list[str]:
+    with table_file.path.open(encoding=_CSV_ENCODING, newline="") as text:
+        try:
+            first = next(csv.reader(text), None)
+        except (UnicodeDecodeError, csv.Error) as error:
+            raise FileProblemError(
+                file_problem(table_file.name, 1, WHOLE_FILE, f"cannot be read: {error}")
+            ) from None
+    if not first:
+        raise FileProblemError(
+            file_problem(table_file.name, None, WHOLE_FILE, "file is empty (no header row)")
+        )
+    return [name.strip() for name in first]
 
 
 def _tell(handle: BinaryIO) -> int:
@@ -213,35 +248,53 @@ def _tell(handle: BinaryIO) -> int:
         return 0
 
 
-def _physical_lines(frame: pd.DataFrame, first_line: int) -> tuple[np.ndarray, int]:
+def _physical_lines(table: pa.Table, first_line: int) -> tuple[np.ndarray, int]:
     # A quoted value holding newlines makes its row span several lines; count them so
     # that every later row is cited at the line an editor shows.
-    extra = np.zeros(len(frame), dtype=np.int64)
-    for name in frame.columns:
-        column = frame[name]
-        if column.str.contains("\n", regex=False).any():
-            extra += column.str.count("\n").to_numpy(dtype=np.int64)
-    starts = np.arange(len(frame), dtype=np.int64) + first_line
+    extra = np.zeros(table.num_rows, dtype=np.int64)
+    for column in table.columns:
+        if pc.any(pc.match_substring(column, "\n")).as_py():
+            extra += pc.count_substring(column, "\n").to_numpy().astype(np.int64)
+    starts = np.arange(table.num_rows, dtype=np.int64) + first_line
     starts[1:] += np.cumsum(extra)[:-1]
-    following = first_line + len(frame) + int(extra.sum())
+    following = first_line + table.num_rows + int(extra.sum())
     return starts, following
 
 
-def _csv_problem(table_file: TableFile, error: Exception) -> FileProblemError:
+def _csv_problem(table_file: TableFile, error: Exception, fields: int) -> FileProblemError:
     message = _first_line(error)
-    match = _PANDAS_LINE.search(message)
-    if match:
-        expected, line, saw = match.groups()
+    if "UTF8" in message or "UTF-8" in message:
+        return FileProblemError(
+            file_problem(table_file.name, None, WHOLE_FILE, f"not UTF-8 text ({message})")
+        )
+    malformed = _first_malformed_row(table_file, fields)
+    if malformed is not None:
+        line, found = malformed
         return FileProblemError(
             file_problem(
-                table_file.name, int(line), WHOLE_FILE, f"expected {expected} fields, found {saw}"
+                table_file.name, line, WHOLE_FILE, f"expected {fields} fields, found {found}"
             )
         )
-    if isinstance(error, UnicodeDecodeError):
-        message = f"not UTF-8 ({message})"
     return FileProblemError(
         file_problem(table_file.name, None, WHOLE_FILE, f"cannot be read: {message}")
     )
+
+
+def _first_malformed_row(table_file: TableFile, fields: int) -> tuple[int, int] | None:
+    """The line and field count of the first row whose field count is wrong.
+
+    The fast parser says that a row is malformed, not where; this slow scan runs only
+    then, to name the line.
+    """
+    with table_file.path.open(encoding=_CSV_ENCODING, newline="", errors="replace") as text:
+        reader = csv.reader(text)
+        next(reader, None)
+        start = reader.line_num + 1
+        for row in reader:
+            if row and len(row) != fields:
+                return start, len(row)
+            start = reader.line_num + 1
+    return None
 
 
 def _first_line(error: BaseException) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 
@@ -69,12 +69,29 @@ class BulkUpsert:
     values. Rows already stored with the same values are left alone, so loading the same
     rows twice writes nothing the second time. Use :func:`bulk_upsert` to get the right
     one for the connection's backend.
+
+    With ``unique_ids`` the caller promises that no id repeats across all the batches it
+    writes; then, if the table is empty when the writer is made, no stored row can
+    conflict and rows are plainly inserted (or, on PostgreSQL, copied straight in),
+    which is what makes a first load as fast as a bulk load.
     """
 
-    def __init__(self, connection: Connection, table: Table) -> None:
+    def __init__(self, connection: Connection, table: Table, *, unique_ids: bool = False) -> None:
         self.connection = connection
         self.table = table
         self.key = [column.name for column in table.primary_key.columns]
+        self.unique_ids = unique_ids
+        # Decided once, before this writer's first batch: later batches would see its
+        # own rows.
+        self._plain_insert = unique_ids and self._is_empty()
+
+    def _is_empty(self) -> bool:
+        query = select(literal(1)).select_from(self.table).limit(1)
+        return self.connection.execute(query).first() is None
+
+    #: Whether :meth:`write` mostly waits outside the GIL, so that running it on another
+    #: thread overlaps with the caller's work.
+    overlaps: bool = False
 
     def write(self, frame: pd.DataFrame) -> int:
         """Upsert ``frame``'s rows; returns how many were inserted or changed."""
@@ -95,26 +112,48 @@ class SQLiteBulkUpsert(BulkUpsert):
     """SQLite: one DBAPI ``executemany`` of ``INSERT ... ON CONFLICT DO UPDATE`` per batch.
 
     Going straight to sqlite3 with tuples avoids SQLAlchemy's per-row parameter
-    processing, which would otherwise cost more than SQLite's own work.
+    processing, which would otherwise cost more than SQLite's own work. sqlite3 takes
+    the GIL back for every row, so a background thread would only fight the caller for
+    it: these writes run on the caller's thread (``overlaps`` is False).
     """
+
+    #: SQLite's page cache while this writer exists, in KiB. The default 2 MiB makes
+    #: every insert into a large index a read from disk; 256 MiB halves a big load's time.
+    CACHE_KIB = 256 * 1024
+
+    def __init__(self, connection: Connection, table: Table, *, unique_ids: bool = False) -> None:
+        super().__init__(connection, table, unique_ids=unique_ids)
+        driver = connection.connection.driver_connection
+        assert driver is not None
+        self._previous_cache = driver.execute("PRAGMA cache_size").fetchone()[0]
+        driver.execute(f"PRAGMA cache_size = -{self.CACHE_KIB}")
+
+    def close(self) -> None:
+        # The connection goes back to the pool; it should not keep the big cache.
+        driver = self.connection.connection.driver_connection
+        assert driver is not None
+        driver.execute(f"PRAGMA cache_size = {int(self._previous_cache)}")
 
     def write(self, frame: pd.DataFrame) -> int:
         if frame.empty:
             return 0
         columns = self._columns(frame)
         values = [_python_values(frame[name]) for name in columns]
+        statement = self._statement(columns, plain=self._plain_insert)
         cursor = self.connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.executemany(self._statement(columns), list(zip(*values, strict=True)))
+            cursor.executemany(statement, list(zip(*values, strict=True)))
             changed = int(cursor.rowcount)
         finally:
             cursor.close()
         return changed
 
-    def _statement(self, columns: list[str]) -> str:
+    def _statement(self, columns: list[str], *, plain: bool = False) -> str:
         table = f'"{self.table.name}"'
         placeholders = ", ".join("?" for _ in columns)
         statement = f"INSERT INTO {table} ({_quoted(columns)}) VALUES ({placeholders})"
+        if plain:
+            return statement
         updated = [name for name in columns if name not in self.key]
         if not updated:
             return statement + f" ON CONFLICT ({_quoted(self.key)}) DO NOTHING"
@@ -133,11 +172,14 @@ class PostgresBulkUpsert(BulkUpsert):
     ``INSERT ... SELECT ... ON CONFLICT DO UPDATE`` per batch.
 
     COPY is PostgreSQL's fastest way in; the staging table lets the upsert and the
-    "only when values differ" rule run set-wise inside the server.
+    "only when values differ" rule run set-wise inside the server. The work happens in
+    the server while psycopg waits without the GIL, so ``overlaps`` is True.
     """
 
-    def __init__(self, connection: Connection, table: Table) -> None:
-        super().__init__(connection, table)
+    overlaps = True
+
+    def __init__(self, connection: Connection, table: Table, *, unique_ids: bool = False) -> None:
+        super().__init__(connection, table, unique_ids=unique_ids)
         self.staging = f"dealer_risk_staging_{table.name}"
         self._created = False
 
@@ -149,6 +191,13 @@ class PostgresBulkUpsert(BulkUpsert):
             return 0
         columns = self._columns(frame)
         driver = self._driver()
+        if self._plain_insert:
+            with driver.cursor() as cursor:
+                with cursor.copy(
+                    f'COPY "{self.table.name}" ({_quoted(columns)}) FROM STDIN (FORMAT csv)'
+                ) as copy:
+                    copy.write(_csv_bytes(frame[columns]))
+                return int(cursor.rowcount)
         with driver.cursor() as cursor:
             if not self._created:
                 # LIKE copies column types, so COPY parses dates and booleans as the
@@ -191,7 +240,7 @@ class PostgresBulkUpsert(BulkUpsert):
             self._created = False
 
 
-def bulk_upsert(connection: Connection, table: Table) -> BulkUpsert:
+def bulk_upsert(connection: Connection, table: Table, *, unique_ids: bool = False) -> BulkUpsert:
     """The fast batch upserter for ``connection``'s backend (see :class:`BulkUpsert`).
 
     Examples
@@ -203,9 +252,9 @@ def bulk_upsert(connection: Connection, table: Table) -> BulkUpsert:
     """
     dialect = connection.dialect.name
     if dialect == "sqlite":
-        return SQLiteBulkUpsert(connection, table)
+        return SQLiteBulkUpsert(connection, table, unique_ids=unique_ids)
     if dialect == "postgresql":
-        return PostgresBulkUpsert(connection, table)
+        return PostgresBulkUpsert(connection, table, unique_ids=unique_ids)
     raise NotImplementedError(f"no bulk upsert for {dialect}")  # pragma: no cover
 
 
