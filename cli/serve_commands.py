@@ -10,6 +10,8 @@ import typer
 from features.settings import get_settings
 from features.store import open_store
 
+WORKER_HEALTHCHECK_SECONDS = 60
+
 
 def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
@@ -38,6 +40,10 @@ def serve(
     uvicorn.run(
         "serving.app:app_from_environment", factory=True, host=host, port=port,
         workers=workers, log_level=log_level, access_log=False,
+        # A fresh worker imports the model stack and loads the champion before it answers
+        # the supervisor's ping; uvicorn's default of 5 s kills (and restarts) workers
+        # that are merely starting on a busy machine.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
 
 
