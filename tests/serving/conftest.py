@@ -1,0 +1,207 @@
+"""One trained, promoted and scored home for every serving test (built once per session).
+
+Built the way a new user would: the planted world loaded into the store, then ``train``,
+``promote``, ``score`` and ``users add`` through the command line. Tests that change the
+registry (promotions) work on a copy, so the others can rely on version 1 being champion.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from cli.main import app as cli_app
+from features.settings import Settings, get_settings
+from features.store import open_store, schema
+from features.store.write import upsert_frame
+from serving.app import create_app
+
+AS_OF = "2023-01-01"
+ROOT = Path(__file__).resolve().parents[2]
+#: The installed console script, as a user runs it.
+DEALER_RISK = Path(sys.executable).with_name("dealer-risk")
+TABLE_NAMES = ("dealers", "traces", "multiple_sales", "inspections", "theft_loss")
+#: The users the session home has, by the name tests use for them.
+USERS = {
+    "inspector": ("inspector",),
+    "houston_inspector": ("inspector", "Houston"),
+    "supervisor": ("supervisor",),
+    "data_scientist": ("data_scientist",),
+    "admin": ("admin",),
+}
+
+
+@dataclass(frozen=True)
+class ServedHome:
+    """A DEALER_RISK_HOME with a champion, a stored list and one user per role."""
+
+    home: Path
+    tokens: dict[str, str]
+
+    @property
+    def settings(self) -> Settings:
+        # Explicit Nones: MLflow's set_tracking_uri writes MLFLOW_TRACKING_URI into the
+        # environment, which would otherwise point this home at another home's registry.
+        return Settings(DEALER_RISK_HOME=self.home, DEALER_RISK_DATABASE_URL=None,  # type: ignore[call-arg]
+                        MLFLOW_TRACKING_URI=None)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment a subprocess needs to use this home."""
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("DEALER_RISK_DATABASE_URL", "MLFLOW_TRACKING_URI")}
+        return {**env, "DEALER_RISK_HOME": str(self.home), **extra}
+
+    def headers(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[user]}"}
+
+
+def invoke(*args: str) -> str:
+    """Run a CLI command in-process; its stdout (the command must succeed)."""
+    result = CliRunner().invoke(cli_app, list(args))
+    assert result.exit_code == 0, f"{args}: {result.output}"
+    return result.stdout
+
+
+def load_world(url: str, world: dict[str, pd.DataFrame]) -> None:
+    """Write a world's tables into the store at ``url``."""
+    engine = open_store(url)
+    with engine.begin() as connection:
+        for name in TABLE_NAMES:
+            frame = world[name].copy()
+            for column in frame.columns:
+                if str(frame[column].dtype).startswith("datetime64"):
+                    frame[column] = frame[column].dt.date
+            upsert_frame(connection, schema.CONTRACT_TABLES[name], frame)
+    engine.dispose()
+
+
+def add_user(name: str, role: str, division: str | None = None) -> str:
+    """``dealer-risk users add``; returns the token (its last line)."""
+    args = ["users", "add", name, "--role", role]
+    if division:
+        args += ["--division", division]
+    return invoke(*args).strip().splitlines()[-1]
+
+
+@pytest.fixture(autouse=True)
+def _restore_tracking_uri() -> Iterator[None]:
+    """Undo MLflow's habit of exporting MLFLOW_TRACKING_URI whenever a URI is set."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+
+
+@pytest.fixture(scope="session")
+def served_home(
+    tmp_path_factory: pytest.TempPathFactory, planted_world: dict[str, pd.DataFrame]
+) -> ServedHome:
+    """Planted world -> train -> promote -> score -> users, through the CLI, once."""
+    home = tmp_path_factory.mktemp("served") / "home"
+    experiment = home.parent / "fast.toml"
+    experiment.write_text('name = "fast"\nseed = 3\nn_folds = 2\n[model]\nnum_boost_round = 40\n')
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DEALER_RISK_HOME", str(home))
+        patch.delenv("DEALER_RISK_DATABASE_URL", raising=False)
+        # Set, then removed: the context then also removes the value MLflow exports.
+        patch.setenv("MLFLOW_TRACKING_URI", "")
+        patch.delenv("MLFLOW_TRACKING_URI")
+        get_settings.cache_clear()
+        try:
+            load_world(get_settings().database_url, planted_world)
+            version = invoke("train", "--as-of", AS_OF, "--experiment", str(experiment))
+            assert version.strip().splitlines()[-1] == "1"
+            invoke("promote", "1")
+            invoke("score", "--as-of", AS_OF, "--out", str(home.parent / "scores.csv"))
+            tokens = {name: add_user(name, *spec) for name, spec in USERS.items()}
+        finally:
+            get_settings.cache_clear()
+    return ServedHome(home=home, tokens=tokens)
+
+
+@pytest.fixture(scope="session")
+def client(served_home: ServedHome) -> Iterator[TestClient]:
+    """A TestClient on the session home's app, its lifespan run once."""
+    with TestClient(create_app(served_home.settings)) as test_client:
+        yield test_client
+
+
+def copy_home(source: Path, target: Path) -> Path:
+    """A copy of a home's two SQLite databases (consistent even while in use).
+
+    The copy's MLflow registry still points at the source's artifact files, which it only
+    reads; runs logged in the copy add new artifact folders beside them.
+    """
+    target.mkdir(parents=True)
+    for name in ("store.db", "mlflow.db"):
+        with sqlite3.connect(source / name) as origin, sqlite3.connect(target / name) as copy:
+            origin.backup(copy)
+    return target
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A ``dealer-risk serve`` subprocess."""
+
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_server(env: dict[str, str], log: Path, *args: str, timeout: float = 90.0) -> Server:
+    """Start ``dealer-risk serve`` on a free port and wait until /readyz is 200."""
+    port = free_port()
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [str(DEALER_RISK), "serve", "--port", str(port), *args],
+            cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
+        )
+    server = Server(process=process, base_url=f"http://127.0.0.1:{port}", log=log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode}:\n{server.output()}")
+        try:
+            if httpx.get(f"{server.base_url}/readyz", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    stop_server(server)
+    raise AssertionError(f"server not ready after {timeout} s:\n{server.output()}")
+
+
+def stop_server(server: Server) -> None:
+    """Stop the server (SIGTERM, then SIGKILL) and wait for it."""
+    if server.process.poll() is None:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait(timeout=10)
