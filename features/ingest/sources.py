@@ -189,9 +189,12 @@ def _csv_chunks(
     pending_rows = 0
 
     def emit() -> RawChunk:
+        # At most chunk_rows rows; the rest stays pending (slices share memory).
         nonlocal next_line, pending, pending_rows
-        table = pa.Table.from_batches(pending).rename_columns(header)
-        pending, pending_rows = [], 0
+        table = pa.Table.from_batches(pending)
+        rest = table.slice(chunk_rows)
+        table = table.slice(0, chunk_rows).rename_columns(header)
+        pending, pending_rows = rest.to_batches(), rest.num_rows
         lines, next_line = _physical_lines(table, next_line)
         frame = pd.DataFrame(
             {
@@ -212,15 +215,15 @@ def _csv_chunks(
             for batch in reader:
                 pending.append(batch)
                 pending_rows += batch.num_rows
-                if pending_rows >= chunk_rows:
+                while pending_rows >= chunk_rows:
                     yield emit()
-                    if on_progress is not None:
-                        now = _tell(handle)
-                        on_progress(now - position)
-                        position = now
+                if on_progress is not None:
+                    now = _tell(handle)
+                    on_progress(now - position)
+                    position = now
         except pa.ArrowInvalid as error:
             raise _csv_problem(table_file, error, len(header)) from None
-        if pending_rows:
+        while pending_rows:
             yield emit()
         if on_progress is not None:
             on_progress(table_file.path.stat().st_size - position)

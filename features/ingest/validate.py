@@ -56,7 +56,7 @@ class Licensees:
         if self._index is None:
             # Index lookups reuse one hash table; Series.isin would rebuild it per chunk.
             self._index = pd.Index(sorted(self._valid), dtype="str")
-        return np.asarray(self._index.get_indexer(license_numbers) < 0)
+        return np.asarray(self._index.get_indexer(pd.Index(license_numbers)) < 0)
 
     def reasons(self, license_numbers: pd.Series) -> pd.Series:
         """Why each of these (unknown) license numbers is unknown, as a reason's ending."""
@@ -196,6 +196,13 @@ def _shown(values: pd.Series) -> pd.Series:
     return "'" + text.where(~long, text + "...") + "'"
 
 
+def _order_reasons(raw: pd.DataFrame, later: str, earlier: str) -> Reasons:
+    def reasons(rows: np.ndarray) -> pd.Series:
+        return f"{later} " + raw[later][rows] + f" is before {earlier} " + raw[earlier][rows]
+
+    return reasons
+
+
 class TableValidator:
     """Validates the chunks of one table's file, in order.
 
@@ -331,13 +338,7 @@ class TableValidator:
             if later not in dates or earlier not in dates:
                 continue
             before = (dates[later] < dates[earlier]).to_numpy(dtype=bool, na_value=False)
-            findings.add(
-                before,
-                later,
-                lambda rows, later=later, earlier=earlier: (
-                    f"{later} " + raw[later][rows] + f" is before {earlier} " + raw[earlier][rows]
-                ),
-            )
+            findings.add(before, later, _order_reasons(raw, later, earlier))
 
     def _check_licensees(self, raw: pd.DataFrame, findings: _Findings) -> None:
         if self.licensees is None or not self.table.references_dealers:

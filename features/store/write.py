@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import pyarrow as pa
@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 
 def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
-    records = frame[columns].to_dict(orient="records")
+    records = cast(list[dict[str, Any]], frame[columns].to_dict(orient="records"))
     for record in records:
         for key, value in record.items():
             # pandas hands missing values back as NaN/NaT/NA; the database wants NULL.
