@@ -37,6 +37,35 @@ def loaded_home(dealer_risk_home: Path, planted_world: dict[str, pd.DataFrame]) 
     return dealer_risk_home
 
 
+def planted_world_later_rows(home: Path) -> int:
+    """Store traces and inspections known on or after 2023-01-01; returns how many."""
+    engine = open_store(get_settings().database_url)
+    with engine.begin() as connection:
+        dealers = pd.read_sql("SELECT license_number FROM dealers LIMIT 40", connection)
+        numbers = dealers["license_number"].tolist()
+        traces = pd.DataFrame({
+            "trace_id": [f"LATE-T{i}" for i in range(len(numbers))],
+            "license_number": numbers,
+            "firearm_type": "pistol",
+            "purchase_date": [pd.Timestamp("2022-12-01").date()] * len(numbers),
+            "recovery_date": [pd.Timestamp("2022-12-20").date()] * len(numbers),
+            "trace_date": [pd.Timestamp("2023-01-01").date()] * len(numbers),
+            "recovery_country": "MX",
+        })
+        inspections = pd.DataFrame({
+            "inspection_id": [f"LATE-I{i}" for i in range(len(numbers))],
+            "license_number": numbers,
+            "inspection_date": [pd.Timestamp("2023-02-01").date()] * len(numbers),
+            "inspection_type": "compliance",
+            "outcome": "revocation",
+            "violation_count": 9,
+        })
+        sent = upsert_frame(connection, schema.traces, traces)
+        sent += upsert_frame(connection, schema.inspections, inspections)
+    engine.dispose()
+    return sent
+
+
 def _experiment(tmp_path: Path, name: str, rounds: int) -> str:
     path = tmp_path / f"{name}.toml"
     path.write_text(f'name = "{name}"\nseed = 3\n[model]\nnum_boost_round = {rounds}\n')
@@ -62,6 +91,13 @@ def test_train_promote_score_round_trip(loaded_home: Path, tmp_path: Path) -> No
     assert scores1["rank"].tolist() == list(range(1, len(scores1) + 1))
     assert scores1["score"].is_monotonic_decreasing
     assert scores1["reason_1"].fillna("").str.len().gt(0).sum() > len(scores1) / 2
+
+    # Rows known on or after the as-of date change no score.
+    later = planted_world_later_rows(loaded_home)
+    assert later > 0
+    out3 = tmp_path / "v1-later.csv"
+    _invoke("score", "--as-of", "2023-01-01", "--out", str(out3))
+    assert out3.read_bytes() == out1.read_bytes()
 
     status = json.loads(_invoke("status"))
     assert [v["version"] for v in status["model_versions"]] == ["1", "2"]
