@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 logger = logging.getLogger(__name__)
 
@@ -110,10 +111,27 @@ def _validation_errors(exc: RequestValidationError) -> list[FieldError]:
     ]
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method the path accepts, across all routes on it.
+
+    Starlette names only the methods of the first route matching the path, so a path with
+    one route per method (GET and POST on /users) would advertise half of them.
+    """
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 async def _http_exception(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else None
-    return problem_response(request, exc.status_code, detail, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return problem_response(request, exc.status_code, detail, headers=headers or None)
 
 
 async def _validation_exception(request: Request, exc: Exception) -> ProblemResponse:
@@ -145,6 +163,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 
 _DESCRIPTIONS = {
+    400: "The body could not be read (not JSON, or not UTF-8).",
     401: "No valid bearer token.",
     403: "The token's role (or field division) does not allow this.",
     404: "No such licensee (or resource).",

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from features.catalogue import FEATURE_NAMES
 from serving.users import USER_NAME_PATTERN, Role
 
 
@@ -207,8 +208,9 @@ class WhatIfCreate(BaseModel):
     changes: dict[str, float | None] = Field(
         default_factory=dict,
         description="Feature name -> new value (null: unknown). Names are the model's "
-        "features, as listed in an explanation.",
+        "features, as listed in an explanation; any other name is a 422.",
         max_length=200,
+        json_schema_extra={"propertyNames": {"enum": list(FEATURE_NAMES)}},
     )
 
 

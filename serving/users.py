@@ -103,7 +103,7 @@ def find_user(engine: Engine, token: str) -> User | None:
     if row is None:
         return None
     return User(name=row.name, role=Role(row.role), division=row.division,
-                created_at=row.created_at)
+                created_at=_aware(row.created_at))
 
 
 def list_users(engine: Engine) -> list[User]:
@@ -112,5 +112,12 @@ def list_users(engine: Engine) -> list[User]:
     statement = select(users.c.name, users.c.role, users.c.division, users.c.created_at)
     with engine.connect() as connection:
         rows = connection.execute(statement.order_by(users.c.name)).all()
-    return [User(name=r.name, role=Role(r.role), division=r.division, created_at=r.created_at)
-            for r in rows]
+    return [User(name=r.name, role=Role(r.role), division=r.division,
+                 created_at=_aware(r.created_at)) for r in rows]
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    # SQLite hands timestamps back without their offset; they were written in UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BeforeValidator
 
 from serving.audit import read_audit_log
 from serving.deps import EngineDep, HolderDep, require_supervisor, utc
 from serving.problems import problem_responses
 from serving.schemas import AuditEntryPublic, AuditPagePublic
+
+
+def _iso_only(value: object) -> object:
+    # pydantic would read a bare number as Unix time; the schema promises ISO 8601 text.
+    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+(\.\d*)?\s*", value):
+        raise ValueError("expected an ISO 8601 date-time such as 2024-01-31T00:00:00Z")
+    return value
+
+
+IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_only)]
 
 router = APIRouter(
     dependencies=[Depends(require_supervisor)],
@@ -24,8 +36,10 @@ async def audit_log(
     holder: HolderDep,
     user_name: Annotated[str | None, Query(alias="user", min_length=1, max_length=100)] = None,
     action: Annotated[str | None, Query(min_length=1, max_length=40)] = None,
-    since: Annotated[dt.datetime | None, Query(description="ISO 8601; UTC if no offset.")] = None,
-    until: Annotated[dt.datetime | None, Query(description="ISO 8601; UTC if no offset.")] = None,
+    since: Annotated[IsoDateTime | None, Query(description="From (ISO 8601; UTC if no offset).")
+                     ] = None,
+    until: Annotated[IsoDateTime | None, Query(description="Before (ISO 8601; UTC if no offset).")
+                     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$",
                                         description="next_cursor of the last page.")] = None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
@@ -34,8 +34,10 @@ router = APIRouter(prefix="/api/v1/dealers", tags=["dealers"])
 LicenseNumber = Annotated[
     str, Path(min_length=1, max_length=32, description="e.g. 9-99-001-01-ZZ-00001")
 ]
-_CSV_RESPONSE = {200: {"content": {"text/csv": {"schema": {"type": "string"}}},
-                       "description": "The page as JSON, or as CSV when asked for."}}
+_CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+          "description": "The page as JSON, or as CSV when asked for."},
+}
 
 
 @router.get(

@@ -15,7 +15,7 @@ router = APIRouter(prefix="/api/v1", tags=["scores"])
 @router.post(
     "/score",
     response_model=WhatIfPublic,
-    responses=problem_responses(401, 403, 404, 422, 503),
+    responses=problem_responses(400, 401, 403, 404, 422, 503),
 )
 def score_what_if(
     body: WhatIfCreate, user: SupervisorDep, serving: ServingStateDep, audit: AuditDep

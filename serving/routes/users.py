@@ -30,7 +30,7 @@ def users(engine: EngineDep, holder: HolderDep) -> UsersPublic:
 
 
 @router.post("", response_model=UserCreatedPublic, status_code=201,
-             responses=problem_responses(401, 403, 409, 422))
+             responses=problem_responses(400, 401, 403, 409, 422))
 async def add_user(
     body: UserCreate, engine: EngineDep, holder: HolderDep, audit: AuditDep
 ) -> UserCreatedPublic:

@@ -1,0 +1,92 @@
+"""Schemathesis over the OpenAPI schema: no 5xx, every status and body as documented.
+
+Examples per operation are bounded so the run stays within seconds. Requests carry an
+admin token (every right), except what schemathesis sends on purpose without one; an extra
+check holds every explanation and what-if answer to the SHAP invariant.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+from features.settings import Settings
+from serving.app import create_app
+from tests.serving.conftest import ServedHome
+
+MAX_EXAMPLES = 12
+
+# The app exists at collection time so schemathesis can parametrize over its schema; it
+# reads its settings only when its lifespan starts (on the first request), by which time
+# the fixture below has pointed it at the session home. (schemathesis.pytest.from_fixture
+# would be the natural way, but it touches a pytest attribute pytest 9 no longer has.)
+APP = create_app(Settings())
+schema = schemathesis.openapi.from_dict(APP.openapi())
+schema.app = APP
+schema.location = "/openapi.json"
+
+
+#: Licensees on the served list: generated requests name one of them half of the time, so
+#: answers with a body (explanations, what-ifs) are checked, not only 404s.
+LISTED: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def admin_headers(served_home: ServedHome) -> dict[str, str]:
+    """The admin's token, with the app pointed at the session home before it starts."""
+    APP.state.settings = served_home.settings
+    scores = pd.read_csv(served_home.home.parent / "scores.csv", nrows=20)
+    LISTED[:] = scores["license_number"].astype(str).tolist()
+    return served_home.headers("admin")
+
+
+@schema.hook
+def flatmap_case(context: Any, case: Any) -> Any:
+    """Half of the positive cases name a listed licensee (negative ones stay as they are)."""
+    positive = case.meta is not None and case.meta.generation.mode.is_positive
+    if not LISTED or not positive:
+        return st.just(case)
+    if isinstance(case.path_parameters, dict) and "license_number" in case.path_parameters:
+        field = "path_parameters"
+    elif isinstance(case.body, dict) and "license_number" in case.body:
+        field = "body"
+    else:
+        return st.just(case)
+
+    def named(number: str) -> Any:
+        setattr(case, field, {**getattr(case, field), "license_number": number})
+        return case
+
+    return st.one_of(st.just(case), st.sampled_from(LISTED).map(named))
+
+
+@schemathesis.check
+def explanations_add_up(ctx: Any, response: Any, case: Any) -> bool | None:
+    """base_value + sum(shap_value) = raw_score on every explanation the API gives."""
+    if response.status_code != 200 or "contributions" not in response.text:
+        return None
+    EXPLAINED.append(case.path)
+    body = response.json()
+    total = math.fsum(item["shap_value"] for item in body["contributions"])
+    assert abs(body["base_value"] + total - body["raw_score"]) <= 1e-6, body
+    return None
+
+
+EXPLAINED: list[str] = []
+
+
+@schema.parametrize()
+@settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+def test_api_conforms_to_its_schema(case: Any, admin_headers: dict[str, str]) -> None:
+    case.call_and_validate(headers=admin_headers)
+
+
+def test_schemathesis_reached_explanations() -> None:
+    # Runs after the parametrized test above (same module, file order).
+    assert {"/api/v1/dealers/{license_number}/explanation", "/api/v1/score"} <= set(EXPLAINED)
