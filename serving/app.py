@@ -23,6 +23,7 @@ from features.settings import Settings
 from features.store import open_store
 from serving.audit import AuditWriter
 from serving.deps import TokenCache
+from serving.pages import router as pages_router
 from serving.problems import add_problem_schemas, install_problem_handlers
 from serving.routes import audit, dealers, health, models, scores, users
 from serving.state import StateHolder
@@ -103,6 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (health.router, dealers.router, scores.router, models.router,
                    audit.router, users.router):
         app.include_router(router)
+    app.include_router(pages_router)  # the HTML pages (docs/pages.md)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -1,0 +1,542 @@
+"""The pages: sign-in, the ranked list, a licensee's page, what-if, and the models page.
+
+Handlers stay thin: the numbers come from the same functions the API's handlers call
+(:mod:`serving.ranked`, :mod:`serving.dealers`, :mod:`serving.explain`,
+:mod:`serving.models_info`), the same role and division rules apply, and every read
+writes the audit row the matching API call writes. Roles: every signed-in user sees the
+list and the licensee pages; supervisors and above also see the full explanation, the
+what-if form and the models page.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import tempfile
+from pathlib import Path as FilePath
+from typing import Annotated, Any
+from urllib.parse import parse_qs, urlencode
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import RedirectResponse
+
+from features.catalogue import format_value, get_feature
+from models.registry import download_run_artifact
+from serving.dealers import read_dealer, read_profile
+from serving.deps import Auditor, ServingStateDep, TokenCache, check_division
+from serving.explain import calibration, explain_licensee, what_if
+from serving.models_info import metric_comparisons, model_versions, run_details
+from serving.pages.charts import history_svg, probability, waterfall_svg
+from serving.pages.listing import DEFAULT_PAGE_SIZE, PAGE_SIZES, SORT_KEYS, list_page
+from serving.pages.render import (
+    ROLE_NAMES,
+    STATIC_DIR,
+    PageRoute,
+    SignInRequired,
+    error_page,
+    list_facts,
+    render,
+)
+from serving.pages.sessions import (
+    COOKIE_NAME,
+    SESSION_SECONDS,
+    csrf_matches,
+    csrf_token,
+    find_user_by_token_hash,
+    issue_session,
+    load_secret,
+    read_session,
+)
+from serving.ranked import Page, RankedFilters, page_csv
+from serving.schemas import ExplanationBase, WhatIfCreate
+from serving.state import ServingState
+from serving.users import Role, User, find_user
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+#: A sign-in form is one short field; anything larger is not one.
+MAX_FORM_BYTES = 64_000
+#: Artifacts of the training run the models page shows, with what they show in words.
+MODEL_PLOTS = {
+    "precision_at_k.png": "Precision at k: the share of the k top-ranked licensees whose "
+                          "inspection ended serious, for the model and each baseline, as k "
+                          "grows.",
+    "reliability.png": "Reliability: the predicted score against the share that actually "
+                       "ended serious, by score bin; on the diagonal the scores are calibrated.",
+}
+#: Features the what-if form shows first; the rest are folded away.
+WHAT_IF_FIRST = 10
+_STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
+_STATIC_FILES = {path.name: path for path in STATIC_DIR.iterdir()
+                 if path.suffix in _STATIC_TYPES}
+
+
+# --- who is asking -----------------------------------------------------------------------
+
+
+def _secret(request: Request) -> bytes:
+    secret: bytes | None = getattr(request.app.state, "page_secret", None)
+    if secret is None:
+        secret = load_secret(request.app.state.settings.home)
+        request.app.state.page_secret = secret
+    return secret
+
+
+async def _session_user(request: Request) -> User | None:
+    """The user of the request's session cookie, or None (no, bad or expired cookie)."""
+    cookie = request.cookies.get(COOKIE_NAME)
+    if not cookie:
+        return None
+    secret = _secret(request)
+    token_hash = read_session(secret, cookie)
+    if token_hash is None:
+        return None
+    cache: TokenCache = request.app.state.token_cache
+    user = cache.get(token_hash)
+    if user is None:
+        user = await run_in_threadpool(find_user_by_token_hash, request.app.state.engine,
+                                       token_hash)
+        if user is None:
+            return None
+        cache.put(token_hash, user)
+    request.state.page_user = user
+    request.state.page_csrf = csrf_token(secret, cookie)
+    return user
+
+
+async def page_user(request: Request) -> User:
+    """The signed-in user; without a valid session the browser goes to the sign-in page."""
+    user = await _session_user(request)
+    if user is None:
+        raise SignInRequired
+    return user
+
+
+def _role_names(role: Role) -> str:
+    names = [ROLE_NAMES[r] + "s" for r in Role if r.allows(role)]
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+
+
+def page_role(role: Role) -> Any:
+    """A dependency admitting signed-in users whose role has ``role``'s rights (else 403)."""
+
+    async def check(user: Annotated[User, Depends(page_user)]) -> User:
+        if not user.role.allows(role):
+            raise HTTPException(403, f"Only {_role_names(role)} may open this page; you are "
+                                     f"signed in as {user.name} ({user.role.value}).")
+        return user
+
+    return check
+
+
+PageUserDep = Annotated[User, Depends(page_user)]
+PageSupervisorDep = Annotated[User, Depends(page_role(Role.SUPERVISOR))]
+LicenseNumber = Annotated[str, Path(min_length=1, max_length=32)]
+
+
+def _auditor(request: Request, user: User) -> Auditor:
+    return Auditor(request.app.state.audit_writer, user)
+
+
+def _safe_next(target: str | None) -> str:
+    """A local path to return to after signing in (never another site)."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return "/dealers"
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """An urlencoded form body, first value per field (no multipart: these forms have none)."""
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise HTTPException(413, "The form is too large.")
+    fields = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+    return {name: values[0] for name, values in fields.items()}
+
+
+# --- sign-in -----------------------------------------------------------------------------
+
+
+@router.get("/")
+async def home() -> RedirectResponse:
+    """The ranked list is the start page."""
+    return RedirectResponse("/dealers", status_code=303)
+
+
+@router.get("/login")
+async def login_form(request: Request, next: str | None = None) -> Response:
+    """The sign-in form (or straight on, for someone already signed in)."""
+    if await _session_user(request) is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return render(request, "login.html", {
+        "title": "Sign in", "next": _safe_next(next), "error": None,
+        "signed_out": "signed_out" in request.query_params})
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    """Check the token; on success set the session cookie and go on."""
+    form = await _form(request)
+    token = form.get("token", "").strip()
+    target = _safe_next(form.get("next"))
+    user = await run_in_threadpool(find_user, request.app.state.engine, token) if token else None
+    if user is None:
+        error = "Enter your access token." if not token else "That token is not valid."
+        return render(request, "login.html", {"title": "Sign in", "next": target,
+                                              "error": error, "signed_out": False},
+                      status_code=401)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        COOKIE_NAME, issue_session(_secret(request), token), max_age=SESSION_SECONDS,
+        path="/", httponly=True, samesite="lax", secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.api_route("/logout", methods=["GET", "POST"])
+async def logout() -> RedirectResponse:
+    """Forget the session (ending one needs no proof: it only ever protects the user)."""
+    response = RedirectResponse("/login?signed_out=1", status_code=303)
+    response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax")
+    return response
+
+
+# --- the ranked list ---------------------------------------------------------------------
+
+
+def _filters_from(request: Request, user: User) -> tuple[RankedFilters, dict[str, str],
+                                                         list[str]]:
+    """The list's filters from the query, the values to echo back, and any errors."""
+    query = {k: v.strip() for k, v in request.query_params.items()}
+    errors: list[str] = []
+    state = query.get("state", "").upper() or None
+    if state is not None and not re.fullmatch(r"[A-Z]{2}", state):
+        errors.append("State: use a two-letter postal code such as TX.")
+        state = None
+    license_type = query.get("license_type") or None
+    if license_type is not None and not re.fullmatch(r"[0-9]{2}", license_type):
+        errors.append("License type: use a two-digit type such as 01.")
+        license_type = None
+    min_score: float | None = None
+    if query.get("min_score"):
+        try:
+            min_score = float(query["min_score"])
+        except ValueError:
+            min_score = math.nan
+        if not 0 <= min_score <= 1:
+            errors.append("Minimum score: use a number from 0 to 1, such as 0.2.")
+            min_score = None
+    division = query.get("division") or None
+    if user.division is not None:
+        if division is not None and division != user.division:
+            check_division(user, division)  # 403, as the API answers
+        division = user.division
+    filters = RankedFilters(field_division=division, state=state, license_type=license_type,
+                            min_score=min_score)
+    echo = {"division": division or "", "state": state or "",
+            "license_type": license_type or "",
+            "min_score": query.get("min_score", "") if min_score is not None else ""}
+    return filters, echo, errors
+
+
+def _list_options(request: Request) -> tuple[str, int, int]:
+    query = request.query_params
+    sort = query.get("sort") or "rank"
+    if sort.removeprefix("-") not in SORT_KEYS:
+        sort = "rank"
+    try:
+        page = max(int(query.get("page") or 1), 1)
+    except ValueError:
+        page = 1
+    try:
+        size = int(query.get("per_page") or DEFAULT_PAGE_SIZE)
+    except ValueError:
+        size = DEFAULT_PAGE_SIZE
+    return sort, page, size if size in PAGE_SIZES else DEFAULT_PAGE_SIZE
+
+
+@router.get("/dealers")
+async def dealers_page(request: Request, user: PageUserDep,
+                       serving: ServingStateDep) -> Response:
+    """The ranked list: filters, sorting, numbered pages, reasons, a CSV export."""
+    filters, echo, errors = _filters_from(request, user)
+    sort, page_number, page_size = _list_options(request)
+    page = list_page(serving, filters, sort, page_number, page_size)
+    detail = {"filters": {k: v for k, v in vars(filters).items() if v is not None},
+              "limit": page_size, "cursor": None, "returned": int(page.positions.size),
+              "list_id": serving.list_id, "page": page.page, "sort": sort}
+    await _auditor(request, user).record("ranked.read", request.url.path, serving, detail)
+    kept = {k: v for k, v in echo.items() if v and not (k == "division" and user.division)}
+
+    def link(**changes: Any) -> str:
+        values = {**kept, "sort": sort, "per_page": page_size, "page": page.page, **changes}
+        defaults = {"sort": "rank", "per_page": DEFAULT_PAGE_SIZE, "page": 1}
+        return "/dealers?" + urlencode({k: v for k, v in values.items()
+                                        if v not in ("", None) and defaults.get(k) != v})
+
+    return render(request, "dealers.html", {
+        "title": "Ranked list",
+        "facts": list_facts(serving),
+        "filters": echo, "errors": errors, "page": page,
+        "items": [serving.ranked.items[p] for p in page.positions],
+        "page_sizes": PAGE_SIZES, "sort_keys": SORT_KEYS, "link": link,
+        "export_url": "/dealers.csv?" + urlencode(kept),
+    }, status_code=422 if errors else 200)
+
+
+@router.get("/dealers.csv")
+async def dealers_csv(request: Request, user: PageUserDep,
+                      serving: ServingStateDep) -> Response:
+    """Every licensee the filters admit, as the API's CSV (same columns, same audit row)."""
+    filters, _, errors = _filters_from(request, user)
+    if errors:
+        raise HTTPException(422, " ".join(errors))
+    page = list_page(serving, filters, "rank", 1, max(len(serving.ranked), 1))
+    await _auditor(request, user).record(
+        "ranked.export", request.url.path, serving,
+        {"filters": {k: v for k, v in vars(filters).items() if v is not None},
+         "limit": page.page_size, "cursor": None, "returned": int(page.positions.size),
+         "list_id": serving.list_id})
+    filename = f"ranked-{serving.as_of.isoformat()}-v{serving.model_version}.csv"
+    body = page_csv(serving, Page(positions=page.positions, total=page.total, next_cursor=None))
+    return Response(body, media_type="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "X-Model-Version": serving.model_version, "X-As-Of": serving.as_of.isoformat(),
+        "Cache-Control": "no-store"})
+
+
+# --- a licensee --------------------------------------------------------------------------
+
+
+def _input_value(value: float | None) -> str:
+    """A feature value as the what-if form shows it (empty = unknown).
+
+    Four decimals are plenty to read and edit; a field whose text is still exactly this
+    is taken as unchanged, so rounding never counts as a change.
+    """
+    if value is None or math.isnan(value):
+        return ""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.4f}".rstrip("0").rstrip(".")
+
+
+def _field_label(description: str) -> str:
+    """A catalogue sentence as a field label: the value slot left out."""
+    return (description.replace(": {value}.", "").replace("{value}.", "…")
+            .replace("{value}", "…"))
+
+
+def _what_if_fields(serving: ServingState, explanation: ExplanationBase,
+                    submitted: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The form's rows: every model feature, largest contribution first."""
+    table = serving.explanations
+    rows = []
+    for index, row in enumerate(explanation.contributions):
+        feature = get_feature(row.feature)
+        original = _input_value(row.value)
+        current = original if submitted is None else submitted.get(row.feature, original)
+        rows.append({
+            "name": row.feature, "id": f"whatif-{row.feature}", "value": current,
+            "original": original,
+            "unit": str(feature.unit), "label": _field_label(feature.description),
+            "first": index < WHAT_IF_FIRST, "family": row.family,
+        })
+    order = {name: i for i, name in enumerate(table.features)}
+    return sorted(rows, key=lambda r: (not r["first"], 0 if r["first"] else order[r["name"]]))
+
+
+def _licensee_or_404(engine: Any, license_number: str) -> Any:
+    profile = read_profile(engine, license_number)
+    if profile is None:
+        raise HTTPException(404, f"No licensee has the license number {license_number}.")
+    return profile
+
+
+def _explanation_rows(explanation: ExplanationBase) -> list[dict[str, Any]]:
+    return [{"row": row, "value_text": format_value(get_feature(row.feature), row.value)}
+            for row in explanation.contributions]
+
+
+@router.get("/dealers/{license_number}")
+async def dealer_page(request: Request, license_number: LicenseNumber, user: PageUserDep,
+                      serving: ServingStateDep) -> Response:
+    """Profile, score and rank with history, the waterfall, peers, inspections."""
+    engine = request.app.state.engine
+    profile = await run_in_threadpool(_licensee_or_404, engine, license_number)
+    if user.division is not None:
+        check_division(user, profile.field_division)
+    dealer = await run_in_threadpool(read_dealer, engine, serving, profile)
+    audit = _auditor(request, user)
+    await audit.record("dealer.read", f"/api/v1/dealers/{license_number}", serving,
+                       {"license_number": license_number, "page": request.url.path})
+    explanation = explain_licensee(serving, license_number)
+    full = user.role.allows(Role.SUPERVISOR)
+    if explanation is not None:
+        # The chart is an explanation, whoever reads it: audit it like the API's.
+        await audit.record("explanation.read",
+                           f"/api/v1/dealers/{license_number}/explanation", serving,
+                           {"license_number": license_number, "page": request.url.path,
+                            "view": "full" if full else "chart"})
+    history = sorted(dealer.history, key=lambda h: (h.as_of, h.list_id))
+    return render(request, "dealer.html", {
+        "title": profile.business_name, "dealer": dealer, "profile": profile,
+        "license_number": license_number,
+        "explanation": explanation,
+        "chart": waterfall_svg(explanation, license_type=profile.license_type)
+        if explanation else None,
+        "history_chart": history_svg([(h.as_of.isoformat(), h.score) for h in history]),
+        "average_score": probability(explanation.base_value, explanation.calibration)
+        if explanation else None,
+        "full": full,
+        "rows": _explanation_rows(explanation) if explanation and full else [],
+        "fields": _what_if_fields(serving, explanation) if explanation and full else [],
+        "what_if": None, "what_if_errors": [],
+    })
+
+
+def _parse_changes(form: dict[str, str], explanation: ExplanationBase,
+                   ) -> tuple[dict[str, float | None], list[str]]:
+    """The fields that differ from the licensee's values, as the API's ``changes``."""
+    changes: dict[str, float | None] = {}
+    errors: list[str] = []
+    for row in explanation.contributions:
+        text = form.get(row.feature)
+        if text is None:
+            continue
+        text = text.strip()
+        if text == _input_value(row.value):
+            continue  # as shown: unchanged, even where the shown value is rounded
+        if text == "":
+            new: float | None = None
+        else:
+            try:
+                new = float(text)
+            except ValueError:
+                errors.append(f"{row.feature}: {text!r} is not a number.")
+                continue
+            if not math.isfinite(new):
+                errors.append(f"{row.feature}: use a finite number.")
+                continue
+        if (new is None and row.value is None) or (new is not None and new == row.value):
+            continue
+        changes[row.feature] = new
+    return changes, errors
+
+
+@router.get("/dealers/{license_number}/what-if")
+async def what_if_form(request: Request, license_number: LicenseNumber,
+                       user: PageSupervisorDep, serving: ServingStateDep) -> Response:
+    """The what-if form on its own (supervisors and above)."""
+    return await _what_if_page(request, license_number, user, serving, None)
+
+
+@router.post("/dealers/{license_number}/what-if")
+async def what_if_post(request: Request, license_number: LicenseNumber,
+                       user: PageSupervisorDep, serving: ServingStateDep) -> Response:
+    """Score the licensee with the changed values, as ``POST /api/v1/score`` does."""
+    form = await _form(request)
+    cookie = request.cookies.get(COOKIE_NAME, "")
+    if not csrf_matches(_secret(request), cookie, form.get("csrf")):
+        raise HTTPException(403, "The form expired or came from another page; open the "
+                                 "licensee's page and try again.")
+    return await _what_if_page(request, license_number, user, serving, form)
+
+
+async def _what_if_page(request: Request, license_number: str, user: User,
+                        serving: ServingState, form: dict[str, str] | None) -> Response:
+    table = serving.explanations
+    row = table.positions.get(license_number)
+    if row is None:
+        await run_in_threadpool(_licensee_or_404, request.app.state.engine, license_number)
+        raise HTTPException(404, f"Licensee {license_number} is not on the list scored by "
+                                 f"model version {serving.model_version} as of {serving.as_of}.")
+    if user.division is not None:
+        check_division(user, table.field_divisions[row])
+    explanation = explain_licensee(serving, license_number)
+    assert explanation is not None  # the row exists
+    result, errors = None, []
+    if form is not None:
+        changes, errors = _parse_changes(form, explanation)
+        if not errors:
+            body = WhatIfCreate(license_number=license_number, changes=changes)
+            result = await run_in_threadpool(what_if, serving, license_number, body.changes)
+            assert result is not None
+            await _auditor(request, user).record(
+                "whatif.score", request.url.path, serving,
+                {"license_number": license_number, "changes": body.changes,
+                 "score": result.score, "current_score": result.current_score})
+    profile = await run_in_threadpool(read_profile, request.app.state.engine, license_number)
+    submitted = form
+    return render(request, "what_if.html", {
+        "title": f"What if: {profile.business_name if profile else license_number}",
+        "profile": profile, "license_number": license_number, "explanation": explanation,
+        "fields": _what_if_fields(serving, explanation, submitted),
+        "what_if": result, "what_if_errors": errors,
+        "chart": waterfall_svg(result, license_type=profile.license_type if profile else None,
+                               chart_id="what-if-chart",
+                               caption="Why the changed licensee would score as it does")
+        if result else None,
+    }, status_code=422 if errors else 200)
+
+
+# --- models ------------------------------------------------------------------------------
+
+
+@router.get("/models", dependencies=[Depends(page_role(Role.SUPERVISOR))])
+async def models_page(request: Request, serving: ServingStateDep) -> Response:
+    """The served model beside its baselines, its plots and its fairness table."""
+    uri = request.app.state.settings.mlflow_tracking_uri
+    details = await run_in_threadpool(run_details, uri, serving.model_version)
+    champion, versions = await run_in_threadpool(model_versions, uri, serving.model_version)
+    comparisons = metric_comparisons(details["metrics"])
+    baselines = sorted({name for row in comparisons for name in row.baselines})
+    tags, params = details["tags"], details["params"]
+    return render(request, "models.html", {
+        "title": "Models", "details": details, "comparisons": comparisons,
+        "baselines": baselines, "champion": champion,
+        "versions": sorted(versions, reverse=True,
+                           key=lambda v: int(v.version) if v.version.isdigit() else -1),
+        "trained_as_of": tags.get("as_of") or params.get("as_of"),
+        "experiment": tags.get("experiment"), "calibration": calibration(serving),
+        "catalogue_version": tags.get("catalogue_version"),
+        "fairness": details["fairness"], "plots": MODEL_PLOTS,
+    })
+
+
+@functools.lru_cache(maxsize=16)
+def _plot_bytes(tracking_uri: str, run_id: str, name: str) -> bytes:
+    with tempfile.TemporaryDirectory(prefix="dealer-risk-plot-") as scratch:
+        return download_run_artifact(tracking_uri, run_id, name, FilePath(scratch)).read_bytes()
+
+
+@router.get("/models/plots/{name}", dependencies=[Depends(page_role(Role.SUPERVISOR))])
+async def model_plot(request: Request, name: str, serving: ServingStateDep) -> Response:
+    """One of the served model's training plots (an MLflow run artifact)."""
+    if name not in MODEL_PLOTS:
+        raise HTTPException(404, f"No plot named {name}.")
+    uri = request.app.state.settings.mlflow_tracking_uri
+    details = await run_in_threadpool(run_details, uri, serving.model_version)
+    try:
+        content = await run_in_threadpool(_plot_bytes, uri, details["run_id"], name)
+    except Exception as error:  # a run logged without the plot: a 404, not a 500
+        raise HTTPException(404, f"Model version {serving.model_version} has no {name}.") \
+            from error
+    return Response(content, media_type="image/png",
+                    headers={"Cache-Control": "private, max-age=3600"})
+
+
+# --- static files ------------------------------------------------------------------------
+
+
+@router.get("/static/{name}")
+async def static_file(request: Request, name: str) -> Response:
+    """The pages' stylesheet and script, from the package (nothing from the network)."""
+    path = _STATIC_FILES.get(name)
+    if path is None:
+        return error_page(request, 404, f"No static file named {name}.")
+    return Response(path.read_bytes(), media_type=_STATIC_TYPES[path.suffix],
+                    headers={"Cache-Control": "public, max-age=86400",
+                             "X-Content-Type-Options": "nosniff"})

@@ -1,0 +1,335 @@
+"""The pages' rules without a browser: sign-in and cookies, 403/404 pages, same numbers and
+audit rows as the API, the synthetic banner, nothing fetched from elsewhere."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from collections.abc import Callable, Iterator
+from html import unescape
+
+import pytest
+from fastapi.testclient import TestClient
+
+from features.settings import get_settings
+from serving.pages.charts import chart_contributions, waterfall_svg
+from serving.pages.render import STATIC_DIR, TEMPLATES_DIR, is_synthetic_license_number
+from serving.pages.sessions import (
+    COOKIE_NAME,
+    SESSION_SECONDS,
+    issue_session,
+    load_secret,
+    read_session,
+)
+from serving.users import hash_token
+from tests.serving.conftest import AS_OF, ServedHome, add_user
+
+Browser = Callable[[str], TestClient]
+
+
+@pytest.fixture
+def browser(client: TestClient, served_home: ServedHome) -> Iterator[Browser]:
+    """Signed-in clients of the session's app, each with a cookie jar of its own."""
+    opened: list[TestClient] = []
+
+    def sign_in(user: str) -> TestClient:
+        # Not entered: the session client already ran the app's lifespan.
+        own = TestClient(client.app, follow_redirects=False)
+        answer = own.post("/login", data={"token": served_home.tokens[user], "next": "/dealers"})
+        assert answer.status_code == 303, answer.text
+        opened.append(own)
+        return own
+
+    yield sign_in
+    for own in opened:
+        own.close()
+
+
+def _state(client: TestClient):  # type: ignore[no-untyped-def]
+    return client.app.state.holder.current  # type: ignore[attr-defined]
+
+
+def _licensee(client: TestClient, division: str, inside: bool = True) -> str:
+    state = _state(client)
+    for number, found in zip(state.ranked.license_numbers, state.ranked.field_divisions,
+                             strict=True):
+        if (found == division) == inside:
+            return str(number)
+    raise AssertionError("no such licensee in the planted world")
+
+
+def _text(html: str) -> str:
+    """The visible text of a page, whitespace collapsed, entities decoded."""
+    return " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+
+
+def test_pages_send_a_browser_without_a_session_to_sign_in(client: TestClient) -> None:
+    anonymous = TestClient(client.app, follow_redirects=False)
+    number = _licensee(client, "Houston")
+    for path in ("/dealers?state=TX", f"/dealers/{number}", "/models", "/dealers.csv"):
+        answer = anonymous.get(path)
+        assert answer.status_code == 303, path
+        assert answer.headers["location"].startswith("/login?next=%2F")
+    assert anonymous.get("/").headers["location"] == "/dealers"
+    page = anonymous.get("/login")
+    assert page.status_code == 200 and 'name="token"' in page.text
+    assert '<label for="token">' in page.text
+
+
+def test_sign_in_sets_an_httponly_samesite_cookie_that_hides_the_token(
+    client: TestClient, served_home: ServedHome
+) -> None:
+    anonymous = TestClient(client.app, follow_redirects=False)
+    token = served_home.tokens["supervisor"]
+    answer = anonymous.post("/login", data={"token": token, "next": "/models"})
+    assert answer.status_code == 303 and answer.headers["location"] == "/models"
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE_NAME}=")
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+    assert token not in cookie and token.removeprefix("drk_") not in cookie
+    assert anonymous.get("/models").status_code == 200
+    # Another site is never a place to go back to.
+    elsewhere = anonymous.post("/login", data={"token": token, "next": "//evil.example/"})
+    assert elsewhere.headers["location"] == "/dealers"
+    assert anonymous.post("/logout").headers["location"].startswith("/login")
+
+
+def test_a_wrong_token_is_refused_on_the_form(client: TestClient) -> None:
+    anonymous = TestClient(client.app, follow_redirects=False)
+    answer = anonymous.post("/login", data={"token": "drk_not-a-real-token"})
+    assert answer.status_code == 401 and "set-cookie" not in answer.headers
+    assert "That token is not valid." in answer.text and 'role="alert"' in answer.text
+
+
+def test_forged_or_expired_sessions_are_not_accepted(client: TestClient,
+                                                     served_home: ServedHome) -> None:
+    secret = load_secret(served_home.home)
+    token = served_home.tokens["admin"]
+    good = issue_session(secret, token)
+    assert read_session(secret, good) == hash_token(token)
+    forged = good[:-2] + ("AA" if not good.endswith("AA") else "BB")
+    old = issue_session(secret, token, now=dt.datetime.now(dt.UTC).timestamp()
+                        - SESSION_SECONDS - 5)
+    assert read_session(secret, forged) is None and read_session(secret, old) is None
+    assert read_session(b"another secret!!", good) is None
+    anonymous = TestClient(client.app, follow_redirects=False)
+    for value in (forged, old, "not-a-session"):
+        anonymous.cookies.set(COOKIE_NAME, value)
+        assert anonymous.get("/dealers").status_code == 303
+    anonymous.cookies.set(COOKIE_NAME, good)
+    assert anonymous.get("/dealers").status_code == 200
+
+
+def test_an_inspector_gets_readable_403_pages_for_models_and_what_if(
+    client: TestClient, browser: Browser
+) -> None:
+    inspector = browser("inspector")
+    number = _licensee(client, "Houston")
+    for method, path in (("GET", "/models"), ("GET", "/models/plots/reliability.png"),
+                         ("GET", f"/dealers/{number}/what-if"),
+                         ("POST", f"/dealers/{number}/what-if")):
+        answer = inspector.request(method, path)
+        assert answer.status_code == 403, path
+        assert answer.headers["content-type"].startswith("text/html")
+        assert "Forbidden" in answer.text and "supervisors" in answer.text
+        assert "Traceback" not in answer.text
+    page = inspector.get(f"/dealers/{number}")
+    assert page.status_code == 200
+    assert "what-if-form" not in page.text and 'href="/models"' not in page.text
+
+
+def test_unknown_licensee_is_a_404_page(browser: Browser) -> None:
+    answer = browser("supervisor").get("/dealers/0-00-000-00-XX-00000")
+    assert answer.status_code == 404 and answer.headers["content-type"].startswith("text/html")
+    assert "No licensee has the license number 0-00-000-00-XX-00000." in _text(answer.text)
+
+
+def test_a_division_bound_inspector_sees_only_that_division(
+    client: TestClient, browser: Browser
+) -> None:
+    inspector = browser("houston_inspector")
+    page = inspector.get("/dealers", params={"per_page": 200})
+    divisions = set(re.findall(r"<td>(Houston|Phoenix|Columbus)</td>", page.text))
+    assert divisions == {"Houston"}
+    assert inspector.get("/dealers", params={"division": "Phoenix"}).status_code == 403
+    assert inspector.get(f"/dealers/{_licensee(client, 'Houston', inside=False)}"
+                         ).status_code == 403
+    assert inspector.get(f"/dealers/{_licensee(client, 'Houston')}").status_code == 200
+
+
+def test_the_list_page_shows_the_api_rows_and_filters_them(
+    client: TestClient, served_home: ServedHome, browser: Browser
+) -> None:
+    supervisor = browser("supervisor")
+    api = client.get("/api/v1/dealers/ranked", params={"limit": 25, "state": "TX"},
+                     headers=served_home.headers("supervisor")).json()
+    page = supervisor.get("/dealers", params={"state": "TX", "per_page": 25})
+    assert page.status_code == 200
+    numbers = re.findall(r'<a href="/dealers/([0-9A-Z-]+)">', page.text)
+    assert numbers == [item["license_number"] for item in api["items"]]
+    text = _text(page.text)
+    first = api["items"][0]
+    assert f"{first['score']:.3f}" in text and first["top_reasons"][0] in text
+    assert f"of {api['total']:,} matching licensees" in text
+    everything = _text(supervisor.get("/dealers").text)
+    assert f"of {len(_state(client).ranked):,} matching licensees" in everything
+    by_name = supervisor.get("/dealers", params={"sort": "name", "per_page": 200}).text
+    names = re.findall(r'<a href="/dealers/[0-9A-Z-]+">([^<]+)</a>', by_name)
+    assert names == sorted(names, key=str.casefold)
+    second = supervisor.get("/dealers", params={"state": "TX", "per_page": 25, "page": 2})
+    assert re.findall(r'<a href="/dealers/([0-9A-Z-]+)">', second.text)[0] not in numbers
+    bad = supervisor.get("/dealers", params={"min_score": "2"})
+    assert bad.status_code == 422 and "Minimum score" in bad.text
+
+
+def test_csv_export_is_the_api_csv(
+    client: TestClient, served_home: ServedHome, browser: Browser
+) -> None:
+    params = {"state": "AZ", "license_type": "01"}
+    total = client.get("/api/v1/dealers/ranked", params={**params, "limit": 1},
+                       headers=served_home.headers("supervisor")).json()["total"]
+    api = client.get("/api/v1/dealers/ranked", params={**params, "limit": total, "format": "csv"},
+                     headers=served_home.headers("supervisor"))
+    page = browser("supervisor").get("/dealers.csv", params=params)
+    assert page.headers["content-type"].startswith("text/csv")
+    assert page.headers["content-disposition"] == api.headers["content-disposition"]
+    assert page.text == api.text
+    assert len(list(csv.reader(io.StringIO(page.text)))) == total + 1
+
+
+def test_the_dealer_page_shows_the_api_numbers_and_the_top_reason_on_the_chart(
+    client: TestClient, served_home: ServedHome, browser: Browser
+) -> None:
+    number = str(_state(client).ranked.license_numbers[0])
+    api = client.get(f"/api/v1/dealers/{number}", headers=served_home.headers("supervisor")
+                     ).json()
+    explanation = client.get(f"/api/v1/dealers/{number}/explanation",
+                             headers=served_home.headers("supervisor")).json()
+    inspector_page = browser("inspector").get(f"/dealers/{number}").text
+    text = _text(inspector_page)
+    assert f"{api['current']['score']:.3f}" in text
+    assert f"Rank {api['current']['rank']} of {api['current']['licensees_ranked']:,}" in text
+    chart = re.search(r'<svg class="waterfall".*?</svg>', inspector_page, re.S)
+    assert chart and api["current"]["top_reasons"][0] in unescape(chart.group(0))
+    assert "percentile among type" in chart.group(0)
+    assert "Every feature" not in text  # the full table is for supervisors
+    supervisor_page = _text(browser("supervisor").get(f"/dealers/{number}").text)
+    assert "Every feature" in supervisor_page
+    for row in explanation["contributions"][:5]:
+        assert f"{row['shap_value']:+.4f}".replace("-", "\u2212") in supervisor_page
+
+
+def test_the_what_if_page_gives_the_api_answer(
+    client: TestClient, served_home: ServedHome, browser: Browser
+) -> None:
+    number = str(_state(client).ranked.license_numbers[3])
+    api = client.post("/api/v1/score", headers=served_home.headers("supervisor"),
+                      json={"license_number": number, "changes": {"traces_3y": 0}}).json()
+    supervisor = browser("supervisor")
+    form = supervisor.get(f"/dealers/{number}/what-if").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert csrf
+    fields = dict(re.findall(r'name="([a-z0-9_]+)" type="text" inputmode="decimal" '
+                             r'value="([^"]*)"', form))
+    assert len(fields) == len(_state(client).explanations.features)
+    answer = supervisor.post(f"/dealers/{number}/what-if",
+                             data={**fields, "traces_3y": "0", "csrf": csrf.group(1)})
+    assert answer.status_code == 200, _text(answer.text)
+    text = _text(answer.text)
+    assert f"{api['current_score']:.3f} → {api['score']:.3f}" in text
+    assert f"rank {api['rank_if_rescored']:,} if scored" in text
+    refused = supervisor.post(f"/dealers/{number}/what-if", data={**fields, "csrf": "forged"})
+    assert refused.status_code == 403
+    wrong = supervisor.post(f"/dealers/{number}/what-if",
+                            data={**fields, "traces_3y": "many", "csrf": csrf.group(1)})
+    assert wrong.status_code == 422 and "is not a number" in wrong.text
+
+
+def test_page_reads_write_the_api_audit_rows(
+    client: TestClient, served_home: ServedHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEALER_RISK_HOME", str(served_home.home))
+    get_settings.cache_clear()
+    try:
+        token = add_user("page_audited_supervisor", "supervisor")
+    finally:
+        get_settings.cache_clear()
+    own = TestClient(client.app, follow_redirects=False)
+    own.post("/login", data={"token": token})
+    number = str(_state(client).ranked.license_numbers[0])
+    own.get("/dealers", params={"state": "TX"})
+    own.get("/dealers.csv", params={"state": "TX"})
+    own.get(f"/dealers/{number}")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', own.get(f"/dealers/{number}").text)
+    assert csrf
+    own.post(f"/dealers/{number}/what-if", data={"traces_3y": "1", "csrf": csrf.group(1)})
+    page = client.get("/api/v1/audit", params={"user": "page_audited_supervisor"},
+                      headers=served_home.headers("supervisor")).json()
+    rows = list(reversed(page["items"]))
+    assert [row["action"] for row in rows] == [
+        "ranked.read", "ranked.export", "dealer.read", "explanation.read",
+        "dealer.read", "explanation.read", "whatif.score"]
+    assert rows[0]["detail"]["filters"] == {"state": "TX"}
+    assert rows[-1]["detail"]["changes"] == {"traces_3y": 1.0}
+    assert all((row["model_version"], row["as_of"]) == ("1", AS_OF) for row in rows)
+
+
+def test_the_models_page_shows_metrics_plots_and_fairness(browser: Browser) -> None:
+    supervisor = browser("supervisor")
+    page = supervisor.get("/models")
+    assert page.status_code == 200
+    text = _text(page.text)
+    assert "Metrics beside the baselines" in text and "demand letter 2" in text
+    assert "Fairness" in text and "<table class=\"fairness\">" in page.text
+    for name in ("precision_at_k.png", "reliability.png"):
+        assert f'src="/models/plots/{name}"' in page.text
+        plot = supervisor.get(f"/models/plots/{name}")
+        assert plot.status_code == 200 and plot.content.startswith(b"\x89PNG")
+    assert supervisor.get("/models/plots/secrets.png").status_code == 404
+
+
+def test_every_page_carries_the_synthetic_banner(client: TestClient, browser: Browser) -> None:
+    # Every planted licensee has the generator's ZZ expiration code.
+    banner = f"All {len(_state(client).ranked):,} licensees on this list were made up"
+    anonymous = TestClient(client.app, follow_redirects=False)
+    assert banner in anonymous.get("/login").text
+    supervisor = browser("supervisor")
+    number = str(_state(client).ranked.license_numbers[0])
+    for path in ("/dealers", f"/dealers/{number}", f"/dealers/{number}/what-if", "/models",
+                 "/dealers/0-00-000-00-XX-00000"):
+        assert banner in supervisor.get(path).text, path
+    assert is_synthetic_license_number("9-99-001-01-ZZ-00001")
+    assert not is_synthetic_license_number("9-99-001-01-3A-00001")
+    assert not is_synthetic_license_number("ZZ")
+
+
+def test_pages_load_nothing_from_elsewhere_and_stay_out_of_the_api_schema(
+    client: TestClient, browser: Browser
+) -> None:
+    for path in [*TEMPLATES_DIR.glob("*.html"), *STATIC_DIR.iterdir()]:
+        urls = re.findall(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", path.read_text())
+        assert not [u for u in urls if "w3.org" not in u], path
+    page = browser("supervisor").get("/dealers")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["cache-control"] == "no-store"
+    for link in re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text):
+        assert client.get(link).status_code == 200
+    assert not [p for p in client.get("/openapi.json").json()["paths"]
+                if not p.startswith(("/api/", "/healthz", "/readyz"))]
+
+
+def test_the_chart_always_draws_the_top_reasons(client: TestClient) -> None:
+    from serving.explain import explain_licensee
+
+    state = _state(client)
+    for number in state.ranked.license_numbers[:50]:
+        explanation = explain_licensee(state, str(number))
+        assert explanation is not None
+        drawn = {row.feature for row in chart_contributions(explanation.contributions)}
+        positive = sorted((r for r in explanation.contributions if r.shap_value > 0),
+                          key=lambda r: -r.shap_value)[:3]
+        assert {r.feature for r in positive} <= drawn
+        svg = waterfall_svg(explanation, license_type="01")
+        assert svg.count('class="waterfall-row waterfall-feature"') == len(drawn)
