@@ -20,9 +20,9 @@ from serving.schemas import CalibrationPublic, ContributionPublic, ExplanationBa
 #: Features drawn one by one; the rest are summed into one bar.
 CHART_FEATURES = 8
 RAISES_COLOUR = "#b42318"  # 6.6:1 on white
-LOWERS_COLOUR = "#175cd3"  # 5.6:1 on white
+LOWERS_COLOUR = "#175cd3"  # 6.0:1 on white
 INK = "#1f2328"
-MUTED = "#57606a"  # 6.1:1 on white
+MUTED = "#57606a"  # 6.4:1 on white
 GRID = "#d0d7de"
 
 _WIDTH = 1100

@@ -50,7 +50,7 @@ from serving.pages.sessions import (
     read_session,
 )
 from serving.ranked import Page, RankedFilters, page_csv
-from serving.schemas import ExplanationBase, WhatIfCreate
+from serving.schemas import ExplanationBase, WhatIfCreate, WhatIfPublic
 from serving.state import ServingState
 from serving.users import Role, User, find_user
 
@@ -457,7 +457,8 @@ async def _what_if_page(request: Request, license_number: str, user: User,
         check_division(user, table.field_divisions[row])
     explanation = explain_licensee(serving, license_number)
     assert explanation is not None  # the row exists
-    result, errors = None, []
+    result: WhatIfPublic | None = None
+    errors: list[str] = []
     if form is not None:
         changes, errors = _parse_changes(form, explanation)
         if not errors:

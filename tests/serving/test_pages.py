@@ -9,11 +9,14 @@ import io
 import re
 from collections.abc import Callable, Iterator
 from html import unescape
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from features.settings import get_settings
+from features.store import open_store
+from serving.app import create_app
 from serving.pages.charts import chart_contributions, waterfall_svg
 from serving.pages.render import STATIC_DIR, TEMPLATES_DIR, is_synthetic_license_number
 from serving.pages.sessions import (
@@ -23,7 +26,7 @@ from serving.pages.sessions import (
     load_secret,
     read_session,
 )
-from serving.users import hash_token
+from serving.users import Role, create_user, hash_token
 from tests.serving.conftest import AS_OF, ServedHome, add_user
 
 Browser = Callable[[str], TestClient]
@@ -333,3 +336,19 @@ def test_the_chart_always_draws_the_top_reasons(client: TestClient) -> None:
         assert {r.feature for r in positive} <= drawn
         svg = waterfall_svg(explanation, license_type="01")
         assert svg.count('class="waterfall-row waterfall-feature"') == len(drawn)
+
+
+def test_pages_before_a_model_is_loaded_answer_a_readable_503(
+    dealer_risk_home: Path,
+) -> None:
+    # A home with a store and a user but no trained model: the app starts, not ready.
+    settings = get_settings()
+    engine = open_store(settings.database_url)
+    _, token = create_user(engine, "early", Role.SUPERVISOR, None, dt.datetime.now(dt.UTC))
+    engine.dispose()
+    with TestClient(create_app(settings), follow_redirects=False) as early:
+        assert early.post("/login", data={"token": token}).status_code == 303
+        answer = early.get("/dealers")
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "10"
+        assert "still loading" in answer.text and "Traceback" not in answer.text
+        assert "synthetic-banner" not in answer.text  # nothing loaded, nothing to tell

@@ -1,0 +1,223 @@
+"""The pages in a real browser: headless Chromium (Debian's) against ``dealer-risk serve``.
+
+Playwright drives the system Chromium at /usr/bin/chromium; nothing is downloaded. Without
+that browser the tests skip on a developer's machine, but under CI=true they run (and fail
+if the browser or Playwright is missing). Each page is saved to docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.serving.conftest import ROOT, ServedHome, Server, start_server, stop_server
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+VIEWPORT = {"width": 1366, "height": 900}
+
+if not CHROMIUM.exists() and os.environ.get("CI") != "true":
+    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); CI runs these",
+                allow_module_level=True)
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def server(served_home: ServedHome, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``dealer-risk serve`` (uvicorn, one worker) on a free port of 127.0.0.1."""
+    running = start_server(served_home.env(), tmp_path_factory.mktemp("pages") / "serve.log")
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+#: Console errors of every page since the current test began (see ``_no_console_errors``).
+_console_errors: list[str] = []
+
+
+def _new_page(chromium: Browser, server: Server) -> Page:
+    """A page in a fresh context whose console errors fail the test.
+
+    A script error or a resource the Content-Security-Policy blocks shows up there.
+    """
+    page = chromium.new_context(viewport=VIEWPORT, base_url=server.base_url).new_page()
+    # 403 and 404 pages are expected in these tests; the browser logs their status too.
+    page.on("console", lambda message: _console_errors.append(message.text)
+            if message.type == "error" and "status of 40" not in message.text else None)
+    page.on("pageerror", lambda error: _console_errors.append(str(error)))
+    return page
+
+
+@pytest.fixture(autouse=True)
+def _no_console_errors() -> Iterator[None]:
+    _console_errors.clear()
+    yield
+    assert not _console_errors, f"console errors: {_console_errors}"
+
+
+def _signed_in(chromium: Browser, server: Server, token: str) -> Page:
+    page = _new_page(chromium, server)
+    page.goto("/dealers")
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+    page.get_by_label("Access token").fill(token)
+    page.keyboard.press("Enter")  # submitting by keyboard, as a keyboard user would
+    expect(page).to_have_url(re.compile(r"/dealers$"))
+    return page
+
+
+@pytest.fixture(scope="module")
+def supervisor(chromium: Browser, server: Server, served_home: ServedHome) -> Iterator[Page]:
+    page = _signed_in(chromium, server, served_home.tokens["supervisor"])
+    yield page
+    page.context.close()
+
+
+@pytest.fixture(scope="module")
+def inspector(chromium: Browser, server: Server, served_home: ServedHome) -> Iterator[Page]:
+    page = _signed_in(chromium, server, served_home.tokens["inspector"])
+    yield page
+    page.context.close()
+
+
+def _screenshot(page: Page, name: str, until: str | None = None) -> None:
+    """Save the page as docs/screenshots/NAME.png: the view, or down to ``until``'s end."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    options: dict[str, Any] = {"path": str(SCREENSHOTS / f"{name}.png")}
+    if until is not None:
+        box = page.locator(until).first.bounding_box()
+        assert box is not None
+        bottom = box["y"] + box["height"] + 24 + page.evaluate("window.scrollY")
+        options.update(full_page=True,
+                       clip={"x": 0, "y": 0, "width": VIEWPORT["width"], "height": bottom})
+    page.screenshot(**options)
+
+
+def _fits_the_width(page: Page) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+
+
+def test_sign_in_page_is_keyboard_friendly(chromium: Browser, server: Server) -> None:
+    page = _new_page(chromium, server)
+    page.goto("/login")
+    expect(page.locator(".synthetic-banner")).to_be_visible()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+    expect(page.locator(".skip-link")).to_be_in_viewport()
+    page.locator("#token").fill("drk_wrong")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("alert")).to_have_text("That token is not valid.")
+    _screenshot(page, "login")
+    page.context.close()
+
+
+def test_the_list_loads_and_a_filter_narrows_it(supervisor: Page) -> None:
+    rows = supervisor.locator("table.ranked tbody tr")
+    expect(rows.first).to_be_visible()
+    assert rows.count() == 50
+    everything = supervisor.locator("#result-count").inner_text()
+    assert _fits_the_width(supervisor)
+    _screenshot(supervisor, "dealers")
+
+    supervisor.get_by_label("State").select_option("TX")
+    supervisor.get_by_label("Minimum score").fill("0.05")
+    supervisor.get_by_role("button", name="Apply filters").click()
+    expect(supervisor).to_have_url(re.compile(r"state=TX"))
+    narrowed = supervisor.locator("#result-count").inner_text()
+    total = int(re.search(r"of ([\d,]+) matching", narrowed).group(1).replace(",", ""))  # type: ignore[union-attr]
+    before = int(re.search(r"of ([\d,]+) matching", everything).group(1).replace(",", ""))  # type: ignore[union-attr]
+    assert 0 < total < before
+    states = supervisor.locator("table.ranked tbody tr td:nth-child(5)").all_inner_texts()
+    assert set(states) == {"TX"}
+    scores = [float(s) for s in
+              supervisor.locator("table.ranked tbody tr td:nth-child(2)").all_inner_texts()]
+    assert min(scores) >= 0.05
+    _screenshot(supervisor, "dealers-filtered")
+
+
+def test_a_click_opens_the_dealer_page_whose_chart_shows_the_top_reason(
+    supervisor: Page,
+) -> None:
+    supervisor.goto("/dealers")
+    first = supervisor.locator("table.ranked tbody tr").first
+    top_reason = first.locator("td.reasons li").first.inner_text()
+    number = first.locator(".license-number").inner_text()
+    first.get_by_role("link").click()
+    expect(supervisor).to_have_url(re.compile(re.escape(f"/dealers/{number}") + "$"))
+    chart = supervisor.locator("svg.waterfall")
+    expect(chart).to_be_visible()
+    # The reason's sentence is drawn as wrapped lines and named in full in the row's title.
+    titles = chart.locator("g.waterfall-feature title").all_text_contents()
+    assert any(title.startswith(top_reason) for title in titles)
+    expect(supervisor.get_by_role("heading", name="Every feature")).to_be_visible()
+    expect(supervisor.locator("#what-if-form")).to_be_visible()
+    assert _fits_the_width(supervisor)
+    _screenshot(supervisor, "dealer-supervisor", until="svg.waterfall")
+
+
+def test_a_supervisor_scores_a_what_if(supervisor: Page) -> None:
+    supervisor.goto("/dealers")
+    supervisor.locator("table.ranked tbody tr").first.get_by_role("link").click()
+    form = supervisor.locator("#what-if-form")
+    # The first field is the feature that moves this score most: zero it.
+    field = form.locator(".what-if-grid input").first
+    feature = field.get_attribute("name")
+    field.fill("0")
+    expect(form.locator("[data-changed-count]")).to_have_text("1 value changed")
+    form.get_by_role("button", name="Score with these values").click()
+    expect(supervisor).to_have_url(re.compile(r"/what-if$"))
+    result = supervisor.locator(".result-card")
+    expect(result).to_be_visible()
+    expect(result).to_be_focused()  # the script moves focus to the answer
+    expect(result.locator("table")).to_contain_text(str(feature))
+    before, after = result.locator(".big-number").inner_text().split(" → ")
+    assert float(after) != float(before)
+    expect(supervisor.locator("svg#what-if-chart")).to_be_visible()
+    _screenshot(supervisor, "what-if", until="svg#what-if-chart")
+
+
+def test_the_models_page_shows_its_plots(supervisor: Page) -> None:
+    supervisor.goto("/models")
+    expect(supervisor.get_by_role("heading", name="Metrics beside the baselines")).to_be_visible()
+    for image in supervisor.locator(".plot img").all():
+        image.scroll_into_view_if_needed()
+        expect(image).to_be_visible()
+        assert image.evaluate("img => img.complete && img.naturalWidth > 0")
+    expect(supervisor.locator("table.fairness")).to_be_visible()
+    assert _fits_the_width(supervisor)
+    _screenshot(supervisor, "models", until=".plots")
+
+
+def test_an_inspector_cannot_open_the_what_if_form_or_the_models(inspector: Page) -> None:
+    inspector.goto("/dealers")
+    expect(inspector.get_by_role("link", name="Models")).to_have_count(0)
+    inspector.locator("table.ranked tbody tr").first.get_by_role("link").click()
+    expect(inspector.locator("svg.waterfall")).to_be_visible()
+    expect(inspector.locator("#what-if-form")).to_have_count(0)
+    expect(inspector.get_by_role("heading", name="Every feature")).to_have_count(0)
+    _screenshot(inspector, "dealer-inspector", until="svg.waterfall")
+    what_if = inspector.url + "/what-if"
+    for url in (what_if, "/models"):
+        response = inspector.goto(url)
+        assert response is not None and response.status == 403
+        expect(inspector.get_by_role("heading", level=1)).to_contain_text("Forbidden")
+        expect(inspector.locator(".synthetic-banner")).to_be_visible()
+    _screenshot(inspector, "forbidden")
+    response = inspector.goto("/dealers/0-00-000-00-XX-00000")
+    assert response is not None and response.status == 404
+    expect(inspector.get_by_role("heading", level=1)).to_contain_text("Not Found")
