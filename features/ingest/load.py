@@ -241,8 +241,7 @@ def _load_file(
         bar.close()
     write_ahead.wait()  # raises what a background write raised
     summary.rows_changed += write_ahead.changed
-    if log.file_level == 0:
-        writer.close()
+    writer.close()
 
 
 class _WriteAhead:
