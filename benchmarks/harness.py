@@ -67,7 +67,7 @@ def measure() -> Iterator[Measurement]:
     start = time.perf_counter()
     yield result
     result.seconds = time.perf_counter() - start
-    result.peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result.peak_rss_mib = peak_rss_mib()
 
 
 def run_isolated(module: str, *args: str) -> dict[str, Any]:
@@ -94,7 +94,17 @@ def run_isolated(module: str, *args: str) -> dict[str, Any]:
 
 
 def peak_rss_mib() -> float:
-    """This process's peak resident memory so far, in MiB."""
+    """This process's peak resident memory so far, in MiB.
+
+    Reads ``VmHWM`` from /proc: on Linux ``ru_maxrss`` survives fork and exec, so a
+    child started by a large parent would report the parent's peak as its own.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
