@@ -22,7 +22,7 @@ from pydantic import Field
 from features.settings import Settings
 from features.store import open_store
 from serving.audit import AuditWriter
-from serving.deps import TokenCache
+from serving.deps import BEARER_SCHEME, TokenCache
 from serving.pages import router as pages_router
 from serving.problems import add_problem_schemas, install_problem_handlers
 from serving.routes import audit, dealers, health, models, scores, users
@@ -90,6 +90,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine.dispose()
 
 
+def _declare_bearer(schema: dict[str, Any]) -> dict[str, Any]:
+    """Declare the bearer scheme on every operation that can answer 401."""
+    schema.setdefault("components", {}).setdefault("securitySchemes", {})[
+        "HTTPBearer"] = BEARER_SCHEME
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            if "401" in operation.get("responses", {}):
+                operation["security"] = [{"HTTPBearer": []}]
+    return schema
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The dealer-risk API for ``settings`` (the store and the MLflow tracking URI)."""
     app = FastAPI(
@@ -110,7 +121,7 @@ def create_app(settings: Settings) -> FastAPI:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, summary=app.summary,
                                  description=app.description, routes=app.routes)
-            app.openapi_schema = add_problem_schemas(schema)
+            app.openapi_schema = _declare_bearer(add_problem_schemas(schema))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -109,7 +109,8 @@ def page_json(state: ServingState, page: Page, limit: int) -> bytes:
         "list_id": state.list_id, "total": page.total, "limit": limit,
         "next_cursor": page.next_cursor,
     }, separators=(",", ":"))
-    items = b",".join(state.ranked.items_json[i] for i in page.positions)
+    items_json = state.ranked.items_json
+    items = b",".join([items_json[i] for i in page.positions.tolist()])
     return head[:-1].encode() + b',"items":[' + items + b"]}"
 
 

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
 
 from serving.dealers import read_dealer, read_profile
-from serving.deps import (
-    AuditDep,
-    EngineDep,
-    InspectorDep,
-    ServingStateDep,
-    SupervisorDep,
-    check_division,
-)
+from serving.deps import EngineDep, InspectorDep, ServingStateDep, SupervisorDep
 from serving.explain import explain_licensee
 from serving.problems import problem_responses
+from serving.query import parse_query, query_parameters
 from serving.ranked import (
     CURSOR_PATTERN,
     RankedFilters,
@@ -40,53 +35,56 @@ _CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 }
 
 
+class RankedQuery(BaseModel):
+    """The ranked list's query parameters."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    field_division: str | None = Field(None, min_length=1, max_length=100)
+    premise_state: str | None = Field(None, alias="state", pattern=r"^[A-Za-z]{2}$",
+                                      description="USPS code.")
+    license_type: str | None = Field(None, pattern=r"^[0-9]{2}$")
+    min_score: float | None = Field(None, ge=0, le=1)
+    limit: int = Field(100, ge=1, le=1000)
+    cursor: str | None = Field(None, pattern=CURSOR_PATTERN,
+                               description="next_cursor of the last page.")
+    format: Literal["json", "csv"] | None = Field(
+        None, description="csv for a CSV export (or send Accept: text/csv).")
+
+
 @router.get(
     "/ranked",
     response_model=RankedPagePublic,
     responses={**_CSV_RESPONSE, **problem_responses(401, 403, 409, 422, 503)},
+    openapi_extra={"parameters": query_parameters(RankedQuery)},
 )
-async def ranked_list(
-    request: Request,
-    user: InspectorDep,
-    serving: ServingStateDep,
-    audit: AuditDep,
-    field_division: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
-    premise_state: Annotated[
-        str | None, Query(alias="state", pattern=r"^[A-Za-z]{2}$", description="USPS code.")
-    ] = None,
-    license_type: Annotated[str | None, Query(pattern=r"^[0-9]{2}$")] = None,
-    min_score: Annotated[float | None, Query(ge=0, le=1)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[
-        str | None, Query(pattern=CURSOR_PATTERN, description="next_cursor of the last page.")
-    ] = None,
-    format: Annotated[
-        Literal["json", "csv"] | None,
-        Query(description="csv for a CSV export (or send Accept: text/csv)."),
-    ] = None,
-) -> Response:
+async def ranked_list(request: Request, caller: InspectorDep, serving: ServingStateDep
+                      ) -> Response:
     """The licensees to inspect first, best first, filtered and paged.
 
     An inspector limited to a field division sees only that division.
     """
-    if user.division is not None:
-        if field_division is not None and field_division != user.division:
-            check_division(user, field_division)
-        field_division = user.division
-    filters = RankedFilters(field_division=field_division, state=premise_state,
-                            license_type=license_type, min_score=min_score)
+    # The hottest endpoint: its query is validated in one go (see serving/query.py).
+    query = parse_query(RankedQuery, request)
+    field_division = query.field_division
+    if caller.user.division is not None:
+        if field_division is not None:
+            caller.check_division(field_division)
+        field_division = caller.user.division
+    filters = RankedFilters(field_division=field_division, state=query.premise_state,
+                            license_type=query.license_type, min_score=query.min_score)
     try:
-        page = select_page(serving, filters, limit, parse_cursor(cursor, serving))
+        page = select_page(serving, filters, query.limit, parse_cursor(query.cursor, serving))
     except StaleCursor as stale:
         raise HTTPException(409, "the ranked list changed since this cursor was issued "
                                  "(a new model or list); start again without a cursor") from stale
-    wants_csv = format == "csv" or (format is None
-                                    and "text/csv" in request.headers.get("accept", ""))
+    wants_csv = query.format == "csv" or (
+        query.format is None and "text/csv" in request.headers.get("accept", ""))
     detail = {"filters": {k: v for k, v in vars(filters).items() if v is not None},
-              "limit": limit, "cursor": cursor, "returned": int(page.positions.size),
-              "list_id": serving.list_id}
-    await audit.record("ranked.export" if wants_csv else "ranked.read", request.url.path,
-                       serving, detail)
+              "limit": query.limit, "cursor": query.cursor,
+              "returned": int(page.positions.size), "list_id": serving.list_id}
+    await caller.record("ranked.export" if wants_csv else "ranked.read",
+                        request.scope["path"], serving, detail)
     headers = {"X-Model-Version": serving.model_version, "X-As-Of": serving.as_of.isoformat()}
     if page.next_cursor:
         headers["X-Next-Cursor"] = page.next_cursor
@@ -94,7 +92,7 @@ async def ranked_list(
         filename = f"ranked-{serving.as_of.isoformat()}-v{serving.model_version}.csv"
         headers["Content-Disposition"] = f'attachment; filename="{filename}"'
         return Response(page_csv(serving, page), media_type="text/csv", headers=headers)
-    return Response(page_json(serving, page, limit), media_type="application/json",
+    return Response(page_json(serving, page, query.limit), media_type="application/json",
                     headers=headers)
 
 
@@ -105,19 +103,17 @@ async def ranked_list(
 )
 def dealer(
     license_number: LicenseNumber,
-    user: InspectorDep,
+    caller: InspectorDep,
     serving: ServingStateDep,
-    audit: AuditDep,
     engine: EngineDep,
 ) -> DealerPublic:
     """A licensee's profile, current score and rank, score history and recent inspections."""
     profile = read_profile(engine, license_number)
     if profile is None:
         raise HTTPException(404, f"no licensee {license_number!r}")
-    if user.division is not None:
-        check_division(user, profile.field_division)
+    caller.check_division(profile.field_division)
     page = read_dealer(engine, serving, profile)
-    audit.record_blocking("dealer.read", f"/api/v1/dealers/{license_number}", serving,
+    caller.record_blocking("dealer.read", f"/api/v1/dealers/{license_number}", serving,
                           {"license_number": license_number})
     return page
 
@@ -129,11 +125,10 @@ def dealer(
 )
 async def explanation(
     license_number: LicenseNumber,
-    user: SupervisorDep,
+    caller: SupervisorDep,
     serving: ServingStateDep,
-    audit: AuditDep,
     engine: EngineDep,
-) -> ExplanationPublic:
+) -> Response:
     """Why the licensee scores as it does: every feature's SHAP contribution.
 
     ``base_value + sum(shap_value) = raw_score`` (to 1e-6) and
@@ -146,10 +141,11 @@ async def explanation(
         where = (f"is not on the list scored by model version {serving.model_version} as of "
                  f"{serving.as_of}") if known else "does not exist"
         raise HTTPException(404, f"licensee {license_number!r} {where}")
-    if user.division is not None:
-        check_division(user, table.field_divisions[row])
+    caller.check_division(table.field_divisions[row])
     result = explain_licensee(serving, license_number)
     assert result is not None  # the row exists
-    await audit.record("explanation.read", f"/api/v1/dealers/{license_number}/explanation",
-                       serving, {"license_number": license_number})
-    return result
+    await caller.record("explanation.read", f"/api/v1/dealers/{license_number}/explanation",
+                        serving, {"license_number": license_number})
+    # Serialised here: the model is built from the state's arrays and needs no second
+    # validation pass on the way out.
+    return Response(result.model_dump_json(), media_type="application/json")

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
 from serving.deps import (
-    AuditDep,
+    DataScientistDep,
     HolderDep,
     ServingStateDep,
     SettingsDep,
@@ -54,7 +54,7 @@ def current_model(
 
 
 @router.post("/reload", response_model=ReloadPublic, responses=problem_responses(401, 403, 503))
-async def reload_model(holder: HolderDep, audit: AuditDep) -> ReloadPublic:
+async def reload_model(holder: HolderDep, caller: DataScientistDep) -> ReloadPublic:
     """Pick up a promotion (or a newly stored list) now instead of at the next poll.
 
     Only this worker reloads at once; other workers follow within their poll interval.
@@ -64,7 +64,7 @@ async def reload_model(holder: HolderDep, audit: AuditDep) -> ReloadPublic:
     after = holder.current
     if after is None:
         raise HTTPException(503, f"not ready: {holder.last_error or 'nothing to load'}")
-    await audit.record("models.reload", "/api/v1/models/reload", after,
+    await caller.record("models.reload", "/api/v1/models/reload", after,
                        {"changed": changed,
                         "previous_model_version": before.model_version if before else None})
     return ReloadPublic(

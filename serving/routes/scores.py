@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
-from serving.deps import AuditDep, ServingStateDep, SupervisorDep, check_division
+from serving.deps import ServingStateDep, SupervisorDep
 from serving.explain import what_if
 from serving.problems import problem_responses
 from serving.schemas import WhatIfCreate, WhatIfPublic
@@ -18,7 +18,7 @@ router = APIRouter(prefix="/api/v1", tags=["scores"])
     responses=problem_responses(400, 401, 403, 404, 422, 503),
 )
 def score_what_if(
-    body: WhatIfCreate, user: SupervisorDep, serving: ServingStateDep, audit: AuditDep
+    body: WhatIfCreate, caller: SupervisorDep, serving: ServingStateDep
 ) -> WhatIfPublic:
     """Score and explain a licensee as if some of its feature values were different.
 
@@ -29,11 +29,10 @@ def score_what_if(
     if row is None:
         raise HTTPException(404, f"licensee {body.license_number!r} is not on the list scored "
                                  f"by model version {serving.model_version} as of {serving.as_of}")
-    if user.division is not None:
-        check_division(user, serving.explanations.field_divisions[row])
+    caller.check_division(serving.explanations.field_divisions[row])
     result = what_if(serving, body.license_number, body.changes)
     assert result is not None  # the row exists
-    audit.record_blocking(
+    caller.record_blocking(
         "whatif.score", "/api/v1/score", serving,
         {"license_number": body.license_number, "changes": body.changes,
          "score": result.score, "current_score": result.current_score},

@@ -7,7 +7,7 @@ import datetime as dt
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
-from serving.deps import AuditDep, EngineDep, HolderDep, require_admin
+from serving.deps import AdminDep, EngineDep, HolderDep, require_admin
 from serving.problems import problem_responses
 from serving.schemas import UserCreate, UserCreatedPublic, UserPublic, UsersPublic
 from serving.users import UserExists, create_user, list_users
@@ -32,7 +32,7 @@ def users(engine: EngineDep, holder: HolderDep) -> UsersPublic:
 @router.post("", response_model=UserCreatedPublic, status_code=201,
              responses=problem_responses(400, 401, 403, 409, 422))
 async def add_user(
-    body: UserCreate, engine: EngineDep, holder: HolderDep, audit: AuditDep
+    body: UserCreate, engine: EngineDep, holder: HolderDep, caller: AdminDep
 ) -> UserCreatedPublic:
     """Create a user; the answer holds its token, shown this once."""
     try:
@@ -41,7 +41,7 @@ async def add_user(
     except UserExists as error:
         raise HTTPException(409, str(error)) from error
     state = holder.current
-    await audit.record("users.create", "/api/v1/users", state,
+    await caller.record("users.create", "/api/v1/users", state,
                        {"name": created.name, "role": created.role.value,
                         "division": created.division})
     return UserCreatedPublic(
