@@ -103,6 +103,11 @@ def version_run(tracking_uri: str, version: str) -> dict[str, Any]:
     }
 
 
+def list_run_artifacts(tracking_uri: str, run_id: str) -> list[str]:
+    """Paths of a run's top-level artifacts (files and folders)."""
+    return sorted(item.path for item in _client(tracking_uri).list_artifacts(run_id))
+
+
 def download_run_artifact(tracking_uri: str, run_id: str, path: str, destination: Path) -> Path:
     """Download one artifact of a run (e.g. the fairness table) into ``destination``."""
     import mlflow.artifacts

@@ -1,4 +1,4 @@
-"""The import direction cli -> serving | training -> models -> features holds."""
+"""Checks on the code itself: the import layers and the lint rules."""
 
 from __future__ import annotations
 
@@ -19,3 +19,15 @@ def test_import_layers_are_respected() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 kept, 0 broken" in result.stdout
+
+
+def test_ruff_finds_nothing() -> None:
+    """The house lint rules (pyproject's [tool.ruff]) hold on the whole tree."""
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("ruff")), "check", "--no-cache", "."],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -10,9 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from features.catalogue import CATALOGUE_VERSION
 from features.settings import get_settings
 from features.store import open_store, schema
 from features.store.write import upsert_frame
+from models.registry import list_run_artifacts, version_run
 
 runner = CliRunner()
 
@@ -98,6 +100,18 @@ def test_train_promote_score_round_trip(loaded_home: Path, tmp_path: Path) -> No
     out3 = tmp_path / "v1-later.csv"
     _invoke("score", "--as-of", "2023-01-01", "--out", str(out3))
     assert out3.read_bytes() == out1.read_bytes()
+
+    # The run shows everything a data scientist needs to compare and reproduce it.
+    tracking = get_settings().mlflow_tracking_uri
+    run = version_run(tracking, "1")
+    assert {"git_commit", "catalogue_version", "data_fingerprint", "as_of"} <= set(run["tags"])
+    assert run["tags"]["catalogue_version"] == CATALOGUE_VERSION
+    assert {"seed", "label", "n_folds", "num_boost_round", "as_of"} <= set(run["params"])
+    assert {"precision_at_2pct", "fold1_precision_at_2pct", "recall_at_capacity", "roc_auc",
+            "baseline_demand_letter_2_precision_at_2pct", "brier"} <= set(run["metrics"])
+    artifacts = set(list_run_artifacts(tracking, run["run_id"]))
+    assert {"model_card.md", "precision_at_k.png", "reliability.png", "shap_summary.png",
+            "fairness.csv", "fairness.png", "shap_family_importance.csv"} <= artifacts
 
     status = json.loads(_invoke("status"))
     assert [v["version"] for v in status["model_versions"]] == ["1", "2"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from features.catalogue import FEATURE_NAMES
 from training.experiment import ExperimentConfig, load_experiment
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
@@ -16,7 +17,9 @@ def test_every_shipped_experiment_loads() -> None:
     files = sorted(EXPERIMENTS.glob("*.toml"))
     assert any(path.name == "default.toml" for path in files)
     for path in files:
-        assert load_experiment(path).name == path.stem
+        config = load_experiment(path)
+        assert config.name == path.stem
+        assert set(config.exclude_features) <= set(FEATURE_NAMES), path
 
 
 def test_default_file_matches_built_in_defaults_apart_from_model_params() -> None:
