@@ -28,7 +28,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.harness import benchmark, markdown_table, peak_rss_mib, record, run_isolated
+from benchmarks.harness import (
+    benchmark,
+    markdown_table,
+    option,
+    peak_rss_mib,
+    record,
+    run_isolated,
+)
 
 AS_OF = dt.date(2025, 1, 1)
 TABLE_NAMES = ("dealers", "traces", "multiple_sales", "inspections", "theft_loss")
@@ -267,11 +274,6 @@ def step(name: str, folder: Path, pair_count: int, seed: int, as_of: dt.date) ->
     }
 
 
-def _option(options: list[str], name: str, default: int) -> int:
-    for option in options:
-        if option.startswith(f"--{name}="):
-            return int(option.split("=", 1)[1])
-    return default
 
 
 def _measure_world(
@@ -338,9 +340,9 @@ def run(options: list[str]) -> None:
 
     ``--throwaway`` measures only the throwaway world (e.g. before the generator exists).
     """
-    n_dealers = _option(options, "dealers", 80_000)
-    pair_count = _option(options, "pairs", 100_000)
-    seed = _option(options, "seed", 1)
+    n_dealers = int(option(options, "dealers", "80000"))
+    pair_count = int(option(options, "pairs", "100000"))
+    seed = int(option(options, "seed", "1"))
     sections = []
     for throwaway in (False, True) if "--throwaway" not in options else (True,):
         tables, source, as_of = generate(n_dealers, seed, throwaway)

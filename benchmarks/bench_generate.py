@@ -19,6 +19,7 @@ from benchmarks.harness import (
     ROOT,
     benchmark,
     markdown_table,
+    option,
     peak_rss_mib,
     record,
     run_isolated,
@@ -29,11 +30,6 @@ TARGET_PEAK_MIB = 4 * 1024.0
 DATA_DIR = ROOT / "benchmarks" / ".data"
 
 
-def _option(options: list[str], name: str, default: str) -> str:
-    for option in options:
-        if option.startswith(f"--{name}="):
-            return option.split("=", 1)[1]
-    return default
 
 
 def _child(dealers: int, seed: int, file_format: str, out: Path) -> None:
@@ -71,9 +67,9 @@ def _child(dealers: int, seed: int, file_format: str, out: Path) -> None:
 @benchmark("generate")
 def run(options: list[str]) -> None:
     """Time ``dealer-risk generate``'s work at national size and record the result."""
-    dealers = int(_option(options, "dealers", "80000"))
-    seed = int(_option(options, "seed", "1"))
-    file_format = _option(options, "format", "csv")
+    dealers = int(option(options, "dealers", "80000"))
+    seed = int(option(options, "seed", "1"))
+    file_format = option(options, "format", "csv")
     out = DATA_DIR / f"generate-{dealers}-{seed}"
     shutil.rmtree(out, ignore_errors=True)
     result = run_isolated(

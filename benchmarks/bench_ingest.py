@@ -35,6 +35,7 @@ from benchmarks.harness import (
     ROOT,
     benchmark,
     markdown_table,
+    option,
     peak_rss_mib,
     record,
     run_isolated,
@@ -66,11 +67,6 @@ def _own_peak_mib() -> float:
     return peak_rss_mib()
 
 
-def _option(options: list[str], name: str, default: str) -> str:
-    for option in options:
-        if option.startswith(f"--{name}="):
-            return option.split("=", 1)[1]
-    return default
 
 
 # --- the throwaway writer ----------------------------------------------------------------
@@ -426,9 +422,9 @@ def _row(backend: str, step: str, result: dict[str, Any], limit: float | None) -
 @benchmark("ingest")
 def run(options: list[str]) -> None:
     """Measure ingestion against the bulk-load limit on both backends; record the result."""
-    dealers = int(_option(options, "dealers", "80000"))
-    traces = int(_option(options, "traces", "5000000"))
-    backends = _option(options, "backends", "sqlite,postgres").split(",")
+    dealers = int(option(options, "dealers", "80000"))
+    traces = int(option(options, "traces", "5000000"))
+    backends = option(options, "backends", "sqlite,postgres").split(",")
     directory, rows = _directory(dealers, traces)
     stores = _Stores()
     table_rows: list[dict[str, Any]] = []

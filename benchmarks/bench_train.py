@@ -20,14 +20,14 @@ import json
 import sys
 import time
 
-from benchmarks.harness import benchmark, markdown_table, peak_rss_mib, record, run_isolated
-
-
-def _option(options: list[str], name: str, default: str) -> str:
-    for option in options:
-        if option.startswith(f"--{name}="):
-            return option.split("=", 1)[1]
-    return default
+from benchmarks.harness import (
+    benchmark,
+    markdown_table,
+    option,
+    peak_rss_mib,
+    record,
+    run_isolated,
+)
 
 
 def _child(dealers: int, seed: int) -> None:
@@ -86,8 +86,8 @@ def _child(dealers: int, seed: int) -> None:
 
 @benchmark("train")
 def run(options: list[str]) -> None:
-    dealers = int(_option(options, "dealers", "80000"))
-    seed = int(_option(options, "seed", "90210"))
+    dealers = int(option(options, "dealers", "80000"))
+    seed = int(option(options, "seed", "90210"))
     measured = run_isolated("benchmarks.bench_train", "--child", str(dealers), str(seed))
     steps, quality = measured["steps"], measured["quality"]
     rows = [{"step": name, "seconds": values["seconds"],

@@ -93,6 +93,14 @@ def run_isolated(module: str, *args: str) -> dict[str, Any]:
     return parsed
 
 
+def option(options: list[str], name: str, default: str) -> str:
+    """The value of ``--name=value`` among a benchmark's options, or ``default``."""
+    for item in options:
+        if item.startswith(f"--{name}="):
+            return item.split("=", 1)[1]
+    return default
+
+
 def peak_rss_mib() -> float:
     """This process's peak resident memory so far, in MiB.
 

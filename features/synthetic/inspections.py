@@ -20,18 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features.contract import OUTCOMES
 from features.synthetic.config import GeneratorConfig
 from features.synthetic.population import NO_DAY, Licensees
 from features.synthetic.reference import ReferenceData
 from features.synthetic.timeline import MonthGrid, month_of_days
 
-OUTCOMES = (
-    "no_violations",
-    "violations_cited",
-    "warning_letter",
-    "warning_conference",
-    "revocation",
-)
 NO_VIOLATIONS, CITED, WARNING_LETTER, WARNING_CONFERENCE, REVOCATION = range(5)
 SELECTION_REASONS = ("cycle", "random", "risk", "qualification")
 INSPECTION_TYPES = ("compliance", "qualification")
