@@ -145,7 +145,9 @@ def demo(
     typer.echo(f"Demo ready in {time.perf_counter() - started:.0f} s.")
     if no_serve:
         return
-    typer.echo(f"[7/{STAGES}] serving on http://{host}:{port} (Ctrl+C to stop)", err=True)
+    typer.echo(f"[7/{STAGES}] serving on http://{host}:{port} (Ctrl+C to stop); the server "
+               "first loads the champion and explains every licensee, about a minute and a "
+               "half for 80,000, and answers once that is done", err=True)
     serve(host=host, port=port, workers=1, reload_seconds=None, log_level="warning")
 
 
