@@ -19,7 +19,6 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.security import HTTPAuthorizationCredentials
 from sqlalchemy import Engine
 
 from features.settings import Settings
@@ -148,24 +147,21 @@ class Caller(Auditor):
         check_division(self.user, field_division)
 
 
-def _credentials(request: Request) -> HTTPAuthorizationCredentials | None:
+def bearer_token(request: Request) -> str | None:
     """The bearer token of the Authorization header, if there is one."""
     header = request.headers.get("authorization")
     if not header:
         return None
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return HTTPAuthorizationCredentials(scheme=scheme, credentials=token.strip())
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
 
 
-async def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None
-                       ) -> User:
+async def authenticate(request: Request, token: str | None) -> User:
     """The user holding the bearer token; 401 without a valid one."""
     challenge = {"WWW-Authenticate": "Bearer"}
-    if credentials is None or not credentials.credentials:
+    if token is None:
         raise HTTPException(401, "a bearer token is required", headers=challenge)
-    token = credentials.credentials
     cache: TokenCache = request.app.state.token_cache
     token_hash = hash_token(token)
     user = cache.get(token_hash)
@@ -189,7 +185,7 @@ def require(role: Role) -> Callable[..., Awaitable[Caller]]:
     """
 
     async def caller(request: Request) -> Caller:
-        user = await authenticate(request, _credentials(request))
+        user = await authenticate(request, bearer_token(request))
         if not user.role.allows(role):
             raise HTTPException(
                 403, f"role {user.role.value!r} may not do this; it needs {role.value!r} or above"

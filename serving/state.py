@@ -90,6 +90,9 @@ class ExplanationTable:
     base_value: float
     raw_scores: Floats
     scores: Floats
+    #: Per licensee, the feature columns by falling absolute contribution (ties by name):
+    #: sorted once at load, so an explanation lists its features without sorting.
+    orders: npt.NDArray[np.int16]
 
 
 @dataclass(frozen=True)
@@ -213,7 +216,15 @@ def build_explanation_table(
         base_value=float(explanation.base_value),
         raw_scores=np.asarray(explanation.raw_scores, dtype=float),
         scores=np.asarray(bundle.calibrator.transform(explanation.raw_scores), dtype=float),
+        orders=contribution_orders(contributions, names),
     )
+
+
+def contribution_orders(contributions: Floats, names: list[str]) -> npt.NDArray[np.int16]:
+    """Column order per row: largest absolute contribution first, ties by feature name."""
+    by_name = np.argsort(np.argsort(np.asarray(names, dtype=object)))
+    keys = (np.broadcast_to(by_name, contributions.shape), -np.abs(contributions))
+    return np.lexsort(keys, axis=-1).astype(np.int16)
 
 
 def state_signature(engine: Engine, version: str) -> tuple[str, int | None, int | None]:

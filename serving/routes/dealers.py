@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from serving.dealers import read_dealer, read_profile
 from serving.deps import EngineDep, InspectorDep, ServingStateDep, SupervisorDep
-from serving.explain import explain_licensee
+from serving.explain import explanation_json
 from serving.problems import problem_responses
 from serving.query import parse_query, query_parameters
 from serving.ranked import (
@@ -142,10 +142,8 @@ async def explanation(
                  f"{serving.as_of}") if known else "does not exist"
         raise HTTPException(404, f"licensee {license_number!r} {where}")
     caller.check_division(table.field_divisions[row])
-    result = explain_licensee(serving, license_number)
-    assert result is not None  # the row exists
+    body = explanation_json(serving, license_number)
+    assert body is not None  # the row exists
     await caller.record("explanation.read", f"/api/v1/dealers/{license_number}/explanation",
                         serving, {"license_number": license_number})
-    # Serialised here: the model is built from the state's arrays and needs no second
-    # validation pass on the way out.
-    return Response(result.model_dump_json(), media_type="application/json")
+    return Response(body, media_type="application/json")

@@ -10,7 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from features.catalogue import describe, get_feature
-from serving.explain import explain_licensee
+from serving.explain import explain_licensee, explanation_json
+from serving.schemas import ExplanationPublic
 from serving.state import ServingState
 from tests.serving.conftest import AS_OF, ServedHome
 
@@ -176,6 +177,8 @@ def test_explanation_is_exact_complete_and_in_plain_words(
     assert body["raw_score"] == pytest.approx(state.ranked.raw_scores[3], abs=1e-9)
     features = [item["feature"] for item in body["contributions"]]
     assert sorted(features) == sorted(state.bundle.features)
+    sizes = [abs(item["shap_value"]) for item in body["contributions"]]
+    assert sizes == sorted(sizes, reverse=True)
     for item in body["contributions"]:
         assert item["family"] == str(get_feature(item["feature"]).family)
         assert item["description"] == describe(item["feature"], item["value"])
@@ -195,6 +198,15 @@ def test_the_invariant_holds_for_every_licensee(client: TestClient) -> None:
         explanation = explain_licensee(state, str(number))
         assert explanation is not None
         assert_explanation_is_exact(explanation.model_dump())
+
+
+def test_the_fast_json_body_is_the_validated_model(client: TestClient) -> None:
+    state = _state(client)
+    for number in state.explanations.license_numbers[:50]:
+        body = explanation_json(state, str(number))
+        assert body is not None
+        parsed = ExplanationPublic.model_validate_json(body)
+        assert parsed == explain_licensee(state, str(number))
 
 
 def test_what_if_scores_and_explains_a_change(client: TestClient, served_home: ServedHome) -> None:
