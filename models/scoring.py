@@ -85,10 +85,17 @@ def store_score_list(
             created_at=created_at, licensee_count=len(scores), calibration=calibration,
         ).returning(lists.c.list_id)).scalar_one()
         records = [
-            {"list_id": list_id, "license_number": r.license_number, "score": float(r.score),
-             "raw_score": float(r.raw_score), "rank": int(r.rank),
-             "percentile": float(r.percentile), "top_reasons": json.dumps(r.top_reasons)}
-            for r in scores.itertuples(index=False)
+            {"list_id": list_id, "license_number": number, "score": score, "raw_score": raw,
+             "rank": rank, "percentile": percentile, "top_reasons": json.dumps(reasons)}
+            for number, score, raw, rank, percentile, reasons in zip(
+                scores["license_number"].astype(str).tolist(),
+                scores["score"].astype(float).tolist(),
+                scores["raw_score"].astype(float).tolist(),
+                scores["rank"].astype(int).tolist(),
+                scores["percentile"].astype(float).tolist(),
+                scores["top_reasons"].tolist(),
+                strict=True,
+            )
         ]
         for start in range(0, len(records), 20_000):
             connection.execute(insert(rows), records[start:start + 20_000])

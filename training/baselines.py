@@ -35,7 +35,7 @@ class Ranker(Protocol):
 
 def _column(X: pd.DataFrame, name: str) -> FloatArray:
     # Missing (e.g. no sales volume, so no rate) ranks last, not first.
-    return X[name].astype(float).fillna(-1.0).to_numpy()
+    return np.asarray(X[name].astype(float).fillna(-1.0).to_numpy(), dtype=np.float64)
 
 
 class RandomOrder:

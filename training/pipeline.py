@@ -214,7 +214,8 @@ def train(tables: EventTables, as_of: dt.date, config: ExperimentConfig) -> Trai
     bundle = ModelBundle(
         model=model,
         calibrator=calibrator,
-        catalogue=catalogue_frame().to_dict(orient="records"),
+        catalogue=[{str(key): value for key, value in row.items()}
+                   for row in catalogue_frame().to_dict(orient="records")],
         metadata={
             "as_of": as_of.isoformat(),
             "experiment": config.name,

@@ -64,15 +64,16 @@ def truth_evaluation(
                     part["label"], scores, 1.0 / part["propensity"], fraction),
             })
     table = pd.DataFrame(rows).groupby("ranker", sort=False)[["precision", "ipw_precision"]].mean()
-    model, random_, ceiling = (table.loc[r, "precision"] for r in ("model", "random", TRUTH_RANKER))
+    precision = table["precision"].astype(float)
+    model, random_, ceiling = (float(precision[r]) for r in ("model", "random", TRUTH_RANKER))
     gap_closed = (model - random_) / (ceiling - random_) if ceiling > random_ else float("nan")
     metrics = {
         f"truth_ceiling_precision_at_{name}": float(ceiling),
         f"truth_gap_closed_at_{name}": float(gap_closed),
-        f"ipw_precision_at_{name}": float(table.loc["model", "ipw_precision"]),
-        f"truth_ceiling_ipw_precision_at_{name}": float(table.loc[TRUTH_RANKER, "ipw_precision"]),
+        f"ipw_precision_at_{name}": float(table["ipw_precision"]["model"]),
+        f"truth_ceiling_ipw_precision_at_{name}": float(table["ipw_precision"][TRUTH_RANKER]),
     }
-    best_baseline = table.drop(index=["model", TRUTH_RANKER])["precision"].idxmax()
+    best_baseline = str(precision.drop(index=["model", TRUTH_RANKER]).idxmax())
     lines = [
         "## Against the synthetic world's truth",
         "",
@@ -88,7 +89,7 @@ def truth_evaluation(
         "",
         f"The model closes {gap_closed:.0%} of the gap from random ({random_:.3f}) to the "
         f"ceiling ({ceiling:.3f}); the best baseline is `{best_baseline}` "
-        f"({table.loc[best_baseline, 'precision']:.3f}).",
+        f"({precision[best_baseline]:.3f}).",
         "",
     ]
     return metrics, "\n".join(lines)
