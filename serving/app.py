@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -30,6 +31,8 @@ from serving.state import StateHolder
 
 logger = logging.getLogger(__name__)
 
+#: The interpreter's thread switch interval in a serving process (Python's default: 5 ms).
+SWITCH_INTERVAL_SECONDS = 0.001
 #: How often a worker checks the champion alias and the newest list, in seconds.
 DEFAULT_RELOAD_SECONDS = 30.0
 
@@ -135,6 +138,10 @@ def app_from_environment() -> FastAPI:
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
                                                    "%(message)s")
+    # The audit writer thread must get the GIL back quickly after its commit, or every
+    # audited request waits for the interpreter's 5 ms switch interval under load
+    # (measured at 2 connections: audited p99 5-6 ms with the default, 2-5 ms with 1 ms).
+    sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
     # MLflow's download bars would fill the server log at every model load.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     return create_app(ServingSettings())
