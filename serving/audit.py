@@ -230,7 +230,16 @@ def read_audit_log(
     before_event_id: int | None = None,
     limit: int = 100,
 ) -> list[dict[str, Any]]:
-    """Audit rows, newest first, filtered; ``before_event_id`` continues a previous page."""
+    """Audit rows, newest first, filtered; ``before_event_id`` continues a previous page.
+
+    ``since`` and ``until`` are compared in UTC (naive ones are taken to be UTC): SQLite
+    keeps the UTC wall time of each row, without an offset.
+    """
+    since, until = (
+        None if value is None else
+        (value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC))
+        for value in (since, until)
+    )
     log = schema.audit_log
     statement = select(log).order_by(log.c.event_id.desc()).limit(limit)
     if user_name is not None:

@@ -45,13 +45,13 @@ async def audit_log(
                                         description="next_cursor of the last page.")] = None,
 ) -> AuditPagePublic:
     """Who read which list, export, dealer, explanation or what-if, when, under which model."""
-    # The store keeps UTC; SQLite drops offsets, so compare in UTC without one.
+    # In UTC: PostgreSQL compares instants, and SQLite's stored text is UTC wall time
+    # (SQLAlchemy writes an aware datetime's fields, so UTC in, UTC compared).
     bounds = [utc(value) for value in (since, until)]
     rows = await run_in_threadpool(
         lambda: read_audit_log(
             engine, user_name=user_name, action=action,
-            since=bounds[0].replace(tzinfo=None) if bounds[0] else None,
-            until=bounds[1].replace(tzinfo=None) if bounds[1] else None,
+            since=bounds[0], until=bounds[1],
             before_event_id=int(cursor) if cursor else None, limit=limit + 1,
         )
     )

@@ -67,5 +67,12 @@ def test_audit_log_filters_and_pages(client: TestClient, served_home: ServedHome
     future = client.get("/api/v1/audit", params={"since": "2999-01-01T00:00:00Z"},
                         headers=headers).json()
     assert future["items"] == []
+    # The same instant in another offset finds the same rows.
+    minute_ago = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    for offset in (dt.UTC, dt.timezone(dt.timedelta(hours=5))):
+        recent = client.get("/api/v1/audit", params={
+            "since": minute_ago.astimezone(offset).isoformat(), "user": "inspector"},
+            headers=headers).json()
+        assert len(recent["items"]) >= 3
     bad = client.get("/api/v1/audit", params={"since": "yesterday"}, headers=headers)
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "since"
