@@ -14,7 +14,7 @@ from features.io import load_tables
 from features.settings import Settings, get_settings
 from features.store import open_store
 from features.synthetic import truth_companions
-from models.registry import REGISTERED_MODEL_NAME, load_bundle
+from models.registry import REGISTERED_MODEL_NAME, ModelNotFound, load_bundle
 from models.scoring import rankable_features, score_features, store_score_list, write_score_csv
 from training.experiment import load_experiment
 from training.pipeline import train as train_model
@@ -77,7 +77,11 @@ def train(
     finally:
         engine.dispose()
     typer.echo(f"training experiment {config.name!r} as of {day} ...", err=True)
-    result = train_model(tables, day, config)
+    try:
+        result = train_model(tables, day, config)
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from error
     summary = result.summary
     for line in (
         f"inspections: {int(summary['training_inspections']):,} "
@@ -133,7 +137,11 @@ def score(
     """Score every active licensee as of DATE; write FILE and store the list for serving."""
     settings = get_settings()
     day = as_of.date()
-    bundle, version = load_bundle(settings.mlflow_tracking_uri, model)
+    try:
+        bundle, version = load_bundle(settings.mlflow_tracking_uri, model)
+    except ModelNotFound as missing:
+        typer.echo(f"error: {missing} (train and promote a model first)", err=True)
+        raise typer.Exit(code=1) from missing
     engine = open_store(settings.database_url)
     try:
         tables = load_tables(engine, known_before=day)

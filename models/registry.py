@@ -8,8 +8,10 @@ process gives back everything needed to score and explain.
 
 from __future__ import annotations
 
+import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,29 @@ def _tracking_store_exists(tracking_uri: str) -> bool:
         return True
     database = make_url(tracking_uri).database
     return bool(database) and Path(database).exists()  # type: ignore[arg-type]
+
+
+@contextmanager
+def _tracking(tracking_uri: str) -> Iterator[None]:
+    """Point MLflow's fluent API at ``tracking_uri`` for a block, then undo it.
+
+    ``mlflow.set_tracking_uri`` also writes MLFLOW_TRACKING_URI into the process
+    environment; left there, every Settings() built later would silently follow it.
+    """
+    import mlflow
+
+    saved = {name: os.environ.get(name)
+             for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _client(tracking_uri: str) -> Any:
@@ -165,8 +190,24 @@ def log_training_run(
     """
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
+    with _tracking(tracking_uri):
+        return _log_training_run(mlflow, tracking_uri, artifact_root, bundle, params=params,
+                                 metrics=metrics, tags=tags, artifacts_dir=artifacts_dir,
+                                 run_name=run_name)
+
+
+def _log_training_run(
+    mlflow: Any,
+    tracking_uri: str,
+    artifact_root: Path | None,
+    bundle: ModelBundle,
+    *,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    tags: Mapping[str, str],
+    artifacts_dir: Path | None,
+    run_name: str | None,
+) -> LoggedRun:
     client = _client(tracking_uri)
     experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
     if experiment is None:
@@ -197,26 +238,42 @@ def log_training_run(
 
 def load_bundle(tracking_uri: str, model_uri: str | None = None) -> tuple[ModelBundle, str]:
     """Load a model version's bundle (the champion by default) and its version number."""
-    import mlflow
     import mlflow.pyfunc
 
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
     uri = model_uri or f"models:/{REGISTERED_MODEL_NAME}@{CHAMPION_ALIAS}"
     version = _resolve_version(tracking_uri, uri)
-    pyfunc_model = mlflow.pyfunc.load_model(uri)
+    with _tracking(tracking_uri):
+        pyfunc_model = mlflow.pyfunc.load_model(uri)
     bundle: ModelBundle = pyfunc_model.unwrap_python_model().bundle
     return bundle, version
 
 
+class ModelNotFound(LookupError):
+    """The model URI names no registered version (e.g. no champion yet)."""
+
+
 def _resolve_version(tracking_uri: str, uri: str) -> str:
-    """The version number a ``models:/`` URI names (``runs:/`` URIs keep the run id)."""
+    """The registered version a ``models:/`` or ``runs:/`` URI names.
+
+    Scored lists record this number, so a URI that is no registered version is refused
+    rather than stored in its place.
+    """
+    from mlflow.exceptions import MlflowException
+
     client = _client(tracking_uri)
-    if uri.startswith("models:/"):
-        rest = uri.removeprefix("models:/")
-        if "@" in rest:
-            name, alias = rest.split("@", 1)
-            return str(client.get_model_version_by_alias(name, alias).version)
-        name, _, version = rest.partition("/")
-        return version
-    return uri
+    try:
+        if uri.startswith("models:/"):
+            rest = uri.removeprefix("models:/")
+            if "@" in rest:
+                name, alias = rest.split("@", 1)
+                return str(client.get_model_version_by_alias(name, alias).version)
+            name, _, version = rest.partition("/")
+            return str(client.get_model_version(name, version).version)
+        if uri.startswith("runs:/"):
+            run_id = uri.removeprefix("runs:/").split("/", 1)[0]
+            versions = client.search_model_versions(f"run_id='{run_id}'")
+            if versions:
+                return str(versions[0].version)
+    except MlflowException as error:
+        raise ModelNotFound(f"{uri}: {error.message}") from error
+    raise ModelNotFound(f"{uri} is not a registered version of {REGISTERED_MODEL_NAME}")

@@ -12,7 +12,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from training.labels import DEFAULT_INSPECTION_DURATION_DAYS, LABELS
+from training.labels import (
+    DEFAULT_DURATION_DAYS_BY_OUTCOME,
+    DEFAULT_INSPECTION_DURATION_DAYS,
+    LABELS,
+)
+
+#: Metrics promotion can compare: every mean list metric training logs (higher is better).
+SELECTION_METRICS = frozenset(
+    [f"{kind}_at_{size}" for kind in ("precision", "recall", "lift")
+     for size in ("1pct", "2pct", "5pct", "10pct", "capacity")] + ["pr_auc", "roc_auc"]
+)
 
 
 class ModelConfig(BaseModel):
@@ -35,6 +45,9 @@ class ExperimentConfig(BaseModel):
     seed: int = 7
     label: str = "serious"
     inspection_duration_days: int = Field(DEFAULT_INSPECTION_DURATION_DAYS, ge=0)
+    inspection_duration_days_by_outcome: dict[str, int] = Field(
+        default_factory=lambda: dict(DEFAULT_DURATION_DAYS_BY_OUTCOME)
+    )
     n_folds: int = Field(3, ge=1)
     validation_days: int = Field(365, ge=30)
     selection_metric: str = "precision_at_2pct"
@@ -46,6 +59,10 @@ class ExperimentConfig(BaseModel):
     def model_post_init(self, _context: Any) -> None:
         if self.label not in LABELS:
             raise ValueError(f"label must be one of {sorted(LABELS)}, got {self.label!r}")
+        if self.selection_metric not in SELECTION_METRICS:
+            # A typo here would silently disable promotion's comparison.
+            raise ValueError(f"selection_metric must be one of {sorted(SELECTION_METRICS)}, "
+                             f"got {self.selection_metric!r}")
 
     def flat_params(self) -> dict[str, Any]:
         """The config as flat key/value pairs for MLflow's params."""

@@ -1,8 +1,10 @@
 """Rolling-origin temporal validation.
 
 Each fold trains on inspections that *closed* before its origin ``t`` (so every training
-label was known at ``t``) and validates on inspections that closed in the year after
-``t``. Origins step back one validation window at a time from the as-of date.
+label was known at ``t``) and validates on inspections that *opened* on or after ``t`` and
+closed within the year after it: a model trained at ``t`` can only ever score inspections
+that open from ``t`` on. Origins step back one validation window at a time from the as-of
+date.
 """
 
 from __future__ import annotations
@@ -21,14 +23,14 @@ class Fold:
 
     number: int
     origin: dt.date  # training: closed < origin
-    validation_end: dt.date  # validation: origin <= closed < validation_end
+    validation_end: dt.date  # validation: opened >= origin and closed < validation_end
 
     def train_mask(self, closed: pd.Series) -> npt.NDArray[np.bool_]:
         return np.asarray(closed < pd.Timestamp(self.origin))
 
-    def validation_mask(self, closed: pd.Series) -> npt.NDArray[np.bool_]:
+    def validation_mask(self, closed: pd.Series, opened: pd.Series) -> npt.NDArray[np.bool_]:
         return np.asarray(
-            (closed >= pd.Timestamp(self.origin)) & (closed < pd.Timestamp(self.validation_end))
+            (opened >= pd.Timestamp(self.origin)) & (closed < pd.Timestamp(self.validation_end))
         )
 
 

@@ -99,7 +99,9 @@ def build_training_data(
     """One row per inspection closed before ``as_of``, featurised as of its opening."""
     examples = training_examples(
         tables.inspections, as_of,
-        duration_days=config.inspection_duration_days, label=config.label,
+        duration_days=config.inspection_duration_days,
+        duration_days_by_outcome=config.inspection_duration_days_by_outcome,
+        label=config.label,
     )
     pairs = pd.DataFrame({"license_number": examples["license_number"],
                           "as_of": examples["opened"]}, index=examples.index)
@@ -130,8 +132,8 @@ def _risk_model(config: ExperimentConfig, features: list[str]) -> RiskModel:
 def _evaluate_fold(
     data: TrainingData, fold: Fold, config: ExperimentConfig
 ) -> tuple[list[dict[str, Any]], pd.DataFrame] | None:
-    closed = data.examples["closed"]
-    train, valid = fold.train_mask(closed), fold.validation_mask(closed)
+    closed, opened = data.examples["closed"], data.examples["opened"]
+    train, valid = fold.train_mask(closed), fold.validation_mask(closed, opened)
     y = data.labels
     if y[train].sum() < 5 or valid.sum() == 0 or y[valid].sum() == 0:
         return None
@@ -221,7 +223,7 @@ def train(tables: EventTables, as_of: dt.date, config: ExperimentConfig) -> Trai
             "experiment": config.name,
             "label": config.label,
             "catalogue_version": CATALOGUE_VERSION,
-            "inspection_duration_days": config.inspection_duration_days,
+            "inspection_duration_days_by_outcome": config.inspection_duration_days_by_outcome,
         },
     )
     data_fingerprint = fingerprint(

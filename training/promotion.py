@@ -45,19 +45,31 @@ def promote(tracking_uri: str, version: str, *, force: bool = False) -> Promotio
     previous = champion_version(tracking_uri)
     candidate_value = candidate["metrics"].get(metric)
     champion_value = None
-    if previous is not None and previous != str(version):
-        champion_value = version_run(tracking_uri, previous)["metrics"].get(metric)
-        if (
-            not force
-            and candidate_value is not None
-            and champion_value is not None
-            and candidate_value < champion_value
-        ):
+    if previous is not None and previous != str(version) and not force:
+        champion = version_run(tracking_uri, previous)
+        champion_value = champion["metrics"].get(metric)
+        label, champion_label = candidate["params"].get("label"), champion["params"].get("label")
+        # A model of another label scores another question: its precision is not
+        # comparable, and promoting it would silently change what served scores mean.
+        if label != champion_label:
+            raise PromotionRefused(
+                f"version {version} predicts label {label!r}, champion {previous} predicts "
+                f"{champion_label!r}: their {metric} is not comparable; use --force to "
+                "change what the served scores mean"
+            )
+        if candidate_value is None or champion_value is None:
+            raise PromotionRefused(
+                f"cannot compare version {version} with champion {previous}: {metric} is "
+                "missing from a run; use --force to promote anyway"
+            )
+        if candidate_value < champion_value:
             raise PromotionRefused(
                 f"version {version} is worse than champion {previous} on {metric}: "
                 f"{candidate_value:.4f} vs {champion_value:.4f} "
                 f"({candidate_value - champion_value:+.4f}); use --force to promote anyway"
             )
     set_champion(tracking_uri, str(version))
+    if force and previous is not None and previous != str(version):
+        champion_value = version_run(tracking_uri, previous)["metrics"].get(metric)
     return Promotion(str(version), previous if previous != str(version) else None, metric,
                      candidate_value, champion_value, force)

@@ -120,8 +120,11 @@ def model_card(result: TrainingResult, extra_sections: list[str] | None = None) 
         f"- Training rows: {int(summary['training_inspections']):,} compliance inspections "
         f"closed before {result.as_of}, {int(summary['training_serious']):,} serious "
         f"(label `{result.config.label}`).",
-        f"- Features as of each inspection's opening, taken as its closing date minus "
-        f"{result.config.inspection_duration_days} days; feature catalogue "
+        "- Features as of each inspection's opening, taken as its closing date minus the "
+        "outcome's typical duration ("
+        + ", ".join(f"{outcome} {days} days" for outcome, days
+                    in result.config.inspection_duration_days_by_outcome.items())
+        + f"); feature catalogue "
         f"`{CATALOGUE_VERSION}`; training-data fingerprint `{result.data_fingerprint}`.",
         "",
         "## Method",

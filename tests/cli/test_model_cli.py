@@ -137,8 +137,31 @@ def test_promote_refuses_a_worse_version_unless_forced(loaded_home: Path, tmp_pa
     forced = runner.invoke(app, ["promote", weak, "--force"])
     assert forced.exit_code == 0 and "by --force" in forced.stdout
 
+    # A model of another label answers another question: refused unless forced.
+    other = tmp_path / "other_label.toml"
+    other.write_text('name = "other_label"\nlabel = "any_violation"\n[model]\n'
+                     'num_boost_round = 60\n')
+    version = _invoke("train", "--as-of", "2023-01-01", "--experiment",
+                      str(other)).strip().splitlines()[-1]
+    refused = runner.invoke(app, ["promote", version])
+    assert refused.exit_code == 1 and "not comparable" in refused.output
+
 
 def _all_but_one() -> list[str]:
     from features.catalogue import FEATURE_NAMES
 
     return [name for name in FEATURE_NAMES if name != "traces_3y"]
+
+
+def test_score_without_a_champion_says_so(dealer_risk_home: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["score", "--as-of", "2023-01-01", "--out",
+                                 str(tmp_path / "s.csv")])
+    assert result.exit_code == 1
+    assert "train and promote a model first" in result.output
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_train_with_too_little_history_says_so(loaded_home: Path) -> None:
+    result = runner.invoke(app, ["train", "--as-of", "2014-02-01"])
+    assert result.exit_code == 1
+    assert "too few" in result.output

@@ -29,7 +29,14 @@ def test_only_compliance_inspections_closed_before_as_of_are_examples() -> None:
     examples = training_examples(_inspections(), dt.date(2021, 1, 2))
     assert examples["inspection_id"].tolist() == ["a", "b", "c"]
     assert examples["label"].tolist() == [1, 0, 1]
-    assert (examples["closed"] - examples["opened"]).dt.days.eq(120).all()
+    # Each outcome's typical duration: revocation 211, warning letter 105, conference 176.
+    assert (examples["closed"] - examples["opened"]).dt.days.tolist() == [211, 105, 176]
+
+
+def test_a_single_duration_can_be_configured() -> None:
+    examples = training_examples(_inspections(), dt.date(2021, 1, 2), duration_days=90,
+                                 duration_days_by_outcome={})
+    assert (examples["closed"] - examples["opened"]).dt.days.eq(90).all()
 
 
 def test_other_label_definitions_are_options() -> None:
@@ -47,10 +54,15 @@ def test_folds_train_before_origin_and_validate_the_year_after() -> None:
         dt.date(2020, 1, 2), dt.date(2021, 1, 1), dt.date(2022, 1, 1),
     ]
     assert folds[-1].validation_end == dt.date(2023, 1, 1)
-    closed = pd.Series(pd.to_datetime(["2019-12-31", "2020-01-02", "2022-12-31", "2023-01-01"]))
+    closed = pd.Series(pd.to_datetime(
+        ["2019-12-31", "2020-01-02", "2022-12-31", "2023-01-01", "2020-03-01"]))
+    opened = pd.Series(pd.to_datetime(
+        ["2019-09-01", "2020-01-02", "2022-10-01", "2022-11-01", "2019-12-01"]))
     first, last = folds[0], folds[-1]
-    assert first.train_mask(closed).tolist() == [True, False, False, False]
-    assert first.validation_mask(closed).tolist() == [False, True, False, False]
-    assert last.validation_mask(closed).tolist() == [False, False, True, False]
+    assert first.train_mask(closed).tolist() == [True, False, False, False, False]
+    # The last row closed after the origin but opened before it: a model trained at the
+    # origin never scores such an inspection, so no fold validates on it.
+    assert first.validation_mask(closed, opened).tolist() == [False, True, False, False, False]
+    assert last.validation_mask(closed, opened).tolist() == [False, False, True, False, False]
     for fold in folds:
-        assert not (fold.train_mask(closed) & fold.validation_mask(closed)).any()
+        assert not (fold.train_mask(closed) & fold.validation_mask(closed, opened)).any()
