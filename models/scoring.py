@@ -19,16 +19,15 @@ from features.store import schema
 from models.bundle import ModelBundle
 from models.reasons import top_reasons
 
-#: Collectors (type 03) hold curios and relics, sell no retail firearms and are not ranked.
-UNRANKED_LICENSE_TYPES = ("03",)
-
 
 def rankable_features(tables: EventTables, as_of: dt.date) -> pd.DataFrame:
-    """The feature table on ``as_of`` without licensees that are never ranked."""
-    features = build_features(tables, as_of)
-    dealers = tables.dealers.drop_duplicates("license_number").set_index("license_number")
-    types = dealers["license_type"].astype("string").reindex(features.index)
-    return features[~types.isin(UNRANKED_LICENSE_TYPES).to_numpy()]
+    """The feature table of every licensee active on ``as_of``: who gets a score.
+
+    The contract says ``score`` covers every active licensee, so collectors (type 03,
+    which the glossary calls "not ranked") are scored too; they sell no retail firearms,
+    so they rank low, and a list filtered by license type leaves them out.
+    """
+    return build_features(tables, as_of)
 
 
 def score_features(features: pd.DataFrame, bundle: ModelBundle, reasons: int = 3) -> pd.DataFrame:

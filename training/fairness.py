@@ -18,6 +18,10 @@ import pandas as pd
 from training.metrics import k_for_fraction, top_k_mask
 
 DISPARITY_BOUNDS = (0.8, 1.25)
+#: A group needs this many members before its rates are judged at all, and a precision
+#: this many flagged members: below that a ratio outside the band is mostly chance.
+MIN_GROUP_SIZE = 30
+MIN_FLAGGED_FOR_PRECISION = 10
 _Z_95 = 1.959963984540054
 
 
@@ -47,8 +51,11 @@ def fairness_audit(
 ) -> pd.DataFrame:
     """One row per (grouping, group) with flagged share, precision, FPR and disparities.
 
-    ``groups`` holds one column per grouping, aligned with ``y_true`` and ``scores``.
-    Rates that a group has too few rows to estimate are NaN and never flagged.
+    ``groups`` holds one column per grouping, aligned with ``y_true`` and ``scores``. The
+    reference is the largest group other than ``unknown``. Every rate and ratio is
+    reported; only groups of at least :data:`MIN_GROUP_SIZE` members are flagged, and a
+    precision ratio only when both groups have :data:`MIN_FLAGGED_FOR_PRECISION` flagged
+    members (``judged`` says whether the group was).
     """
     y = np.asarray(y_true).astype(int)
     s = np.asarray(scores, dtype=float)
@@ -59,7 +66,8 @@ def fairness_audit(
     for column in group_columns or list(groups.columns):
         values = groups[column].astype("string").fillna("unknown").to_numpy()
         names, sizes = np.unique(values, return_counts=True)
-        largest = names[np.argmax(sizes)]
+        known = names != "unknown"
+        largest = names[known][np.argmax(sizes[known])] if known.any() else names[np.argmax(sizes)]
         per_group: list[dict[str, object]] = []
         for name in names:
             member = values == name
@@ -90,13 +98,18 @@ def fairness_audit(
         reference = next(row for row in per_group if row["group"] == str(largest))
         for row in per_group:
             flags = []
+            judged = int(row["licensees"]) >= MIN_GROUP_SIZE  # type: ignore[call-overload]
             for metric in ("flagged_share", "precision", "false_positive_rate"):
                 ratio = _ratio(float(row[metric]), float(reference[metric]))  # type: ignore[arg-type]
                 row[f"{metric}_ratio"] = ratio
-                if not math.isnan(ratio) and not (
+                enough = judged and (metric != "precision" or min(
+                    int(row["flagged"]), int(reference["flagged"])  # type: ignore[call-overload]
+                ) >= MIN_FLAGGED_FOR_PRECISION)
+                if enough and not math.isnan(ratio) and not (
                     DISPARITY_BOUNDS[0] <= ratio <= DISPARITY_BOUNDS[1]
                 ):
                     flags.append(metric)
+            row["judged"] = judged
             row["flags"] = ";".join(flags)
         rows.extend(per_group)
     return pd.DataFrame(rows)

@@ -101,8 +101,8 @@ def ranking_report(
 ) -> dict[str, float]:
     """Every list metric for one ranking, keyed as MLflow logs them.
 
-    ``scores`` orders the rows; ``probabilities`` (calibrated, in [0, 1]) are needed for
-    the Brier score and default to ``scores`` when those already are probabilities.
+    ``scores`` orders the rows; the Brier score needs ``probabilities`` (calibrated, in
+    [0, 1]) and is NaN without them: a ranking score is no probability.
     ``capacity_fraction`` is the inspection capacity as a share of licensees, reported as
     ``precision_at_capacity`` and ``recall_at_capacity``.
     """
@@ -123,11 +123,9 @@ def ranking_report(
     both_classes = 0 < y.sum() < n
     report["pr_auc"] = float(average_precision_score(y, s)) if both_classes else float("nan")
     report["roc_auc"] = float(roc_auc_score(y, s)) if both_classes else float("nan")
-    if probabilities is None:
-        probabilities = s
-    p = np.asarray(probabilities, dtype=float)
-    if p.size and (p.min() < 0 or p.max() > 1):
-        report["brier"] = float("nan")
-    else:
-        report["brier"] = float(brier_score_loss(y, p)) if n else float("nan")
+    report["brier"] = float("nan")
+    if probabilities is not None and n:
+        p = np.asarray(probabilities, dtype=float)
+        if p.min() >= 0 and p.max() <= 1:
+            report["brier"] = float(brier_score_loss(y, p))
     return report

@@ -42,7 +42,15 @@ def weighted_precision_at_fraction(
 def truth_evaluation(
     result: TrainingResult, inspection_truth: pd.DataFrame, fraction: float = 0.02
 ) -> tuple[dict[str, float], str]:
-    """Metrics against the truth (keyed for MLflow) and a model-card section."""
+    """Metrics against the truth (keyed for MLflow) and a model-card section.
+
+    The truth file knows each inspection's probability of a *serious* outcome, so only a
+    run of that label can be put beside it. "Random" is each fold's base rate (what a
+    random list is expected to find), not one random draw.
+    """
+    if result.config.label != "serious":
+        raise ValueError(f"the truth file ranks by the serious label; this run's label is "
+                         f"{result.config.label!r}")
     held_out = result.out_of_fold.merge(
         inspection_truth[["inspection_id", "propensity", "true_serious_probability"]],
         on="inspection_id", how="left", validate="one_to_one",
@@ -54,6 +62,10 @@ def truth_evaluation(
     name = f"{round(fraction * 100):g}pct"
     rows = []
     for fold, part in held_out.groupby("fold"):
+        rows.append({"fold": fold, "ranker": "random (base rate)",
+                     "precision": float(part["label"].mean()),
+                     "ipw_precision": float(np.average(part["label"],
+                                                       weights=1.0 / part["propensity"]))})
         k = k_for_fraction(len(part), fraction)
         for ranker in rankers:
             scores = part[f"score_{ranker}"]
@@ -65,7 +77,8 @@ def truth_evaluation(
             })
     table = pd.DataFrame(rows).groupby("ranker", sort=False)[["precision", "ipw_precision"]].mean()
     precision = table["precision"].astype(float)
-    model, random_, ceiling = (float(precision[r]) for r in ("model", "random", TRUTH_RANKER))
+    model, random_, ceiling = (float(precision[r])
+                               for r in ("model", "random (base rate)", TRUTH_RANKER))
     gap_closed = (model - random_) / (ceiling - random_) if ceiling > random_ else float("nan")
     metrics = {
         f"truth_ceiling_precision_at_{name}": float(ceiling),
@@ -73,7 +86,8 @@ def truth_evaluation(
         f"ipw_precision_at_{name}": float(table["ipw_precision"]["model"]),
         f"truth_ceiling_ipw_precision_at_{name}": float(table["ipw_precision"][TRUTH_RANKER]),
     }
-    best_baseline = str(precision.drop(index=["model", TRUTH_RANKER]).idxmax())
+    best_baseline = str(precision.drop(index=["model", TRUTH_RANKER, "random (base rate)"])
+                        .idxmax())
     lines = [
         "## Against the synthetic world's truth",
         "",

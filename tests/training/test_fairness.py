@@ -40,3 +40,12 @@ def test_audit_does_not_flag_groups_treated_alike() -> None:
     assert set(audit.columns) >= {
         "precision_ci_low", "false_positive_rate", "flagged_share_ratio", "precision_ratio",
     }
+
+
+def test_small_groups_are_reported_but_not_flagged_and_unknown_is_never_the_reference() -> None:
+    groups = pd.DataFrame({"license_type": ["unknown"] * 300 + ["01"] * 200 + ["09"] * 5})
+    scores = [0.0] * 300 + [0.1] * 200 + [0.9] * 5
+    audit = fairness_audit(groups, [0] * 505, scores, top_fraction=0.02).set_index("group")
+    assert (audit["reference_group"] == "01").all()
+    assert audit.loc["09", "flagged_share_ratio"] > 1.25  # far outside the band ...
+    assert not audit.loc["09", "judged"] and audit.loc["09", "flags"] == ""  # ... but 5 rows

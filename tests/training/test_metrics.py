@@ -43,7 +43,8 @@ def test_report_has_lift_over_random_and_auc() -> None:
     rng = np.random.default_rng(0)
     y = rng.random(1000) < 0.05
     scores = y * 0.5 + rng.random(1000)
-    report = ranking_report(y, scores / scores.max(), capacity_fraction=0.03)
+    report = ranking_report(y, scores, capacity_fraction=0.03,
+                            probabilities=scores / scores.max())
     assert report["base_rate"] == pytest.approx(y.mean())
     assert report["lift_at_2pct"] == pytest.approx(report["precision_at_2pct"] / y.mean())
     assert report["roc_auc"] > 0.8
@@ -60,10 +61,13 @@ def test_random_scores_have_lift_near_one() -> None:
     assert report["roc_auc"] == pytest.approx(0.5, abs=0.01)
 
 
-def test_brier_is_nan_for_scores_that_are_not_probabilities() -> None:
+def test_brier_needs_probabilities() -> None:
     report = ranking_report([0, 1, 0, 1], [3.0, 10.0, 1.0, 7.0])
     assert math.isnan(report["brier"])
     assert report["roc_auc"] == 1.0
+    assert math.isnan(ranking_report([0, 1], [0.2, 0.8])["brier"])  # scores, not probabilities
+    with_p = ranking_report([0, 1], [0.2, 0.8], probabilities=[0.2, 0.8])
+    assert with_p["brier"] == pytest.approx(0.04)
 
 
 def test_reliability_curve_bins_hold_every_row() -> None:
