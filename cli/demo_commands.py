@@ -14,24 +14,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
-import pandas as pd
 import typer
 
-from cli.model_commands import artifact_root, git_commit
+from cli.model_commands import log_with_truth, score_and_store
 from cli.serve_commands import serve
 from features.ingest import ingest_directory
 from features.io import load_tables
 from features.settings import get_settings
 from features.store import open_store, table_counts
-from features.synthetic import generate_world, truth_companions, write_world
-from models.registry import REGISTERED_MODEL_NAME, load_bundle
-from models.scoring import rankable_features, score_features, store_score_list, write_score_csv
+from features.synthetic import generate_world, write_world
+from models.registry import load_bundle
 from serving.users import Role, UserExists, create_user
 from training.experiment import ExperimentConfig
 from training.pipeline import train
 from training.promotion import promote
-from training.tracking import log_result
-from training.truth import truth_evaluation
 
 STAGES = 7
 
@@ -103,11 +99,7 @@ def demo(
     with _stage(3, f"training on inspections closed before {as_of}") as note:
         tables = load_tables(engine, known_before=as_of)
         trained = train(tables, as_of, ExperimentConfig())
-        metrics, section = truth_evaluation(
-            trained, pd.read_csv(truth_companions(truth_path)["inspections"]))
-        trained.summary.update(metrics)
-        logged = log_result(trained, settings.mlflow_tracking_uri, artifact_root(settings),
-                            git_commit=git_commit(), extra_sections=[section])
+        logged = log_with_truth(settings, trained, truth_path)
         s = trained.summary
         note(f"version {logged.version}; precision@2% {s['precision_at_2pct']:.3f} vs "
              f"Demand Letter 2 {s['baseline_demand_letter_2_precision_at_2pct']:.3f}, "
@@ -118,13 +110,8 @@ def demo(
 
     with _stage(5, f"scoring every active licensee as of {as_of}") as note:
         bundle, version = load_bundle(settings.mlflow_tracking_uri)
-        scores = score_features(rankable_features(tables, as_of), bundle)
         out = settings.home / "demo" / f"scores-{as_of.isoformat()}.csv"
-        write_score_csv(scores, str(out))
-        store_score_list(engine, scores, model_name=REGISTERED_MODEL_NAME,
-                         model_version=version, as_of=as_of,
-                         calibration=bundle.calibrator.describe(),
-                         created_at=dt.datetime.now(dt.UTC))
+        scores, _list_id = score_and_store(engine, tables, as_of, bundle, version, out)
         top_division = (tables.dealers.set_index("license_number")
                         .loc[scores["license_number"].head(100), "field_division"]
                         .mode().iloc[0])

@@ -9,14 +9,18 @@ from typing import Annotated
 
 import pandas as pd
 import typer
+from sqlalchemy import Engine
 
 from features.io import load_tables
+from features.pipelines.tables import EventTables
 from features.settings import Settings, get_settings
 from features.store import open_store
 from features.synthetic import truth_companions
-from models.registry import REGISTERED_MODEL_NAME, ModelNotFound, load_bundle
+from models.bundle import ModelBundle
+from models.registry import REGISTERED_MODEL_NAME, LoggedRun, ModelNotFound, load_bundle
 from models.scoring import rankable_features, score_features, store_score_list, write_score_csv
 from training.experiment import load_experiment
+from training.pipeline import TrainingResult
 from training.pipeline import train as train_model
 from training.promotion import PromotionRefused
 from training.promotion import promote as promote_version
@@ -48,6 +52,35 @@ def git_commit() -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return completed.stdout.strip() or "unknown"
+
+
+def log_with_truth(settings: Settings, result: TrainingResult, truth: Path | None) -> LoggedRun:
+    """Log a training result to MLflow, with the truth comparison when a truth file is given.
+
+    The truth metrics are added to ``result.summary`` and the section to the model card.
+    """
+    sections: list[str] = []
+    if truth is not None:
+        inspection_truth = pd.read_csv(truth_companions(truth)["inspections"])
+        truth_metrics, section = truth_evaluation(result, inspection_truth)
+        result.summary.update(truth_metrics)
+        sections.append(section)
+    return log_result(result, settings.mlflow_tracking_uri, artifact_root(settings),
+                      git_commit=git_commit(), extra_sections=sections)
+
+
+def score_and_store(
+    engine: Engine, tables: EventTables, as_of: dt.date, bundle: ModelBundle, version: str,
+    out: Path,
+) -> tuple[pd.DataFrame, int]:
+    """Score every active licensee, write the CSV to ``out`` and store the list."""
+    scores = score_features(rankable_features(tables, as_of), bundle)
+    write_score_csv(scores, str(out))
+    list_id = store_score_list(
+        engine, scores, model_name=REGISTERED_MODEL_NAME, model_version=version, as_of=as_of,
+        calibration=bundle.calibrator.describe(), created_at=dt.datetime.now(dt.UTC),
+    )
+    return scores, list_id
 
 
 def train(
@@ -94,19 +127,13 @@ def train(
         *result.notes,
     ):
         typer.echo(line, err=True)
-    sections: list[str] = []
+    logged = log_with_truth(settings, result, truth)
     if truth is not None:
-        inspection_truth = pd.read_csv(truth_companions(truth)["inspections"])
-        truth_metrics, section = truth_evaluation(result, inspection_truth)
-        result.summary.update(truth_metrics)
-        sections.append(section)
         typer.echo(
             f"against the truth: ceiling precision@2% "
-            f"{truth_metrics['truth_ceiling_precision_at_2pct']:.3f}, gap closed "
-            f"{truth_metrics['truth_gap_closed_at_2pct']:.0%}, IPW precision@2% "
-            f"{truth_metrics['ipw_precision_at_2pct']:.3f}", err=True)
-    logged = log_result(result, settings.mlflow_tracking_uri, artifact_root(settings),
-                        git_commit=git_commit(), extra_sections=sections)
+            f"{summary['truth_ceiling_precision_at_2pct']:.3f}, gap closed "
+            f"{summary['truth_gap_closed_at_2pct']:.0%}, IPW precision@2% "
+            f"{summary['ipw_precision_at_2pct']:.3f}", err=True)
     typer.echo(f"registered {REGISTERED_MODEL_NAME} version {logged.version} "
                f"(run {logged.run_id})", err=True)
     typer.echo(logged.version)
@@ -145,13 +172,7 @@ def score(
     engine = open_store(settings.database_url)
     try:
         tables = load_tables(engine, known_before=day)
-        features = rankable_features(tables, day)
-        scores = score_features(features, bundle)
-        write_score_csv(scores, str(out))
-        list_id = store_score_list(
-            engine, scores, model_name=REGISTERED_MODEL_NAME, model_version=version, as_of=day,
-            calibration=bundle.calibrator.describe(), created_at=dt.datetime.now(dt.UTC),
-        )
+        scores, list_id = score_and_store(engine, tables, day, bundle, version, out)
     finally:
         engine.dispose()
     typer.echo(f"scored {len(scores):,} licensees as of {day} with version {version}; "
