@@ -51,20 +51,6 @@ _BATCH_ROWS = 200_000
 _SEED = 20261127
 
 
-def _own_peak_mib() -> float:
-    """This process's own peak resident memory, in MiB.
-
-    ``ru_maxrss`` (``harness.peak_rss_mib``) also counts the peak of the process this one
-    was forked from, as Linux carries it across fork and exec; a parent that built the
-    data set would then lend every step its peak. ``VmHWM`` is the exec'd process's own.
-    """
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return peak_rss_mib()
 
 
 
@@ -245,7 +231,7 @@ def _child_ingest(directory: Path, url: str, repeat: bool) -> dict[str, Any]:
         "seconds": seconds,
         "rows": sum(table.rows_valid for table in result.tables),
         "changed": sum(table.rows_changed for table in result.tables),
-        "peak_rss_mib": _own_peak_mib(),
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 
@@ -306,7 +292,7 @@ def _child_sqlite_limit(directory: Path, url: str, ingestion_cache: bool) -> dic
     seconds += time.perf_counter() - started
     connection.close()
     engine.dispose()
-    return {"seconds": seconds, "rows": rows, "peak_rss_mib": _own_peak_mib()}
+    return {"seconds": seconds, "rows": rows, "peak_rss_mib": peak_rss_mib()}
 
 
 def _child_postgres_limit(directory: Path, url: str) -> dict[str, Any]:
@@ -341,7 +327,7 @@ def _child_postgres_limit(directory: Path, url: str) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     connection.close()
     engine.dispose()
-    return {"seconds": seconds, "rows": rows, "peak_rss_mib": _own_peak_mib()}
+    return {"seconds": seconds, "rows": rows, "peak_rss_mib": peak_rss_mib()}
 
 
 def _child(argv: list[str]) -> None:

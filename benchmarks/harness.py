@@ -58,10 +58,10 @@ class Measurement:
 
 @contextmanager
 def measure() -> Iterator[Measurement]:
-    """Time a block; peak memory is only exact when the block runs in a fresh process.
+    """Time a block; peak memory is only the block's own when it runs in a fresh process.
 
-    Use :func:`run_isolated` for memory figures: ``ru_maxrss`` is a high-water mark of
-    the whole process.
+    Use :func:`run_isolated` for memory figures: the peak is a high-water mark of the
+    whole process.
     """
     result = Measurement()
     start = time.perf_counter()

@@ -54,11 +54,6 @@ def upsert_frame(connection: Connection, table: Table, frame: pd.DataFrame) -> i
     return len(records)
 
 
-def upsert_batches(connection: Connection, table: Table, frames: Iterable[pd.DataFrame]) -> int:
-    """``upsert_frame`` over several frames; returns the total number of rows sent."""
-    return sum(upsert_frame(connection, table, frame) for frame in frames)
-
-
 class BulkUpsert:
     """Upserts batches of rows in the store's form into one table, fast, in the caller's
     transaction.
