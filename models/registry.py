@@ -190,24 +190,6 @@ def log_training_run(
     """
     import mlflow
 
-    with _tracking(tracking_uri):
-        return _log_training_run(mlflow, tracking_uri, artifact_root, bundle, params=params,
-                                 metrics=metrics, tags=tags, artifacts_dir=artifacts_dir,
-                                 run_name=run_name)
-
-
-def _log_training_run(
-    mlflow: Any,
-    tracking_uri: str,
-    artifact_root: Path | None,
-    bundle: ModelBundle,
-    *,
-    params: Mapping[str, Any],
-    metrics: Mapping[str, float],
-    tags: Mapping[str, str],
-    artifacts_dir: Path | None,
-    run_name: str | None,
-) -> LoggedRun:
     client = _client(tracking_uri)
     experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
     if experiment is None:
@@ -215,7 +197,10 @@ def _log_training_run(
         experiment_id = client.create_experiment(EXPERIMENT_NAME, artifact_location=location)
     else:
         experiment_id = experiment.experiment_id
-    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run:
+    with (
+        _tracking(tracking_uri),
+        mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run,
+    ):
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         clean = {k: float(v) for k, v in metrics.items() if v == v}  # drop NaN
         mlflow.log_metrics(clean)
