@@ -79,8 +79,10 @@ def _parts(
                      "shap_value": shap_value, "description": _describe(name, known),
                      "peer_percentile": None if percentile != percentile else percentile})
         totals.setdefault(family, []).append(shap_value)
-    sums = sorted(((math.fsum(parts), family, len(parts)) for family, parts in totals.items()),
-                  key=lambda item: (-abs(item[0]), item[1]))
+    sums: list[tuple[float, str, int]] = [
+        (math.fsum(parts), family, len(parts)) for family, parts in totals.items()
+    ]
+    sums.sort(key=lambda item: (-abs(item[0]), item[1]))
     families = [{"family": family, "shap_value": total, "features": count}
                 for total, family, count in sums]
     return rows, families, math.fsum(shap_list)
