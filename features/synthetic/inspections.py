@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from features.contract import OUTCOMES
+from features.synthetic.columns import EventColumns
 from features.synthetic.config import GeneratorConfig
 from features.synthetic.population import NO_DAY, Licensees
 from features.synthetic.reference import ReferenceData
@@ -41,7 +42,7 @@ _CARELESS_CODE_FACTOR = {"478.125(e)": 1.3, "478.21(a)": 1.15, "478.124(c)(3)(iv
 
 
 @dataclass
-class Inspections:
+class Inspections(EventColumns):
     """Inspections, one entry each, with their hidden context.
 
     ``closed`` may lie after the window end (still open then); ``propensity`` is the
@@ -60,13 +61,6 @@ class Inspections:
     diverting_active: np.ndarray
     violation_codes: np.ndarray
     missing_firearms: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.licensee)
-
-    def subset(self, keep: np.ndarray) -> Inspections:
-        """The inspections selected by a boolean mask or index array."""
-        return Inspections(**{name: value[keep] for name, value in vars(self).items()})
 
 
 @dataclass

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from features.synthetic.columns import EventColumns
 from features.synthetic.config import GeneratorConfig
 from features.synthetic.population import Licensees
 from features.synthetic.reference import ReferenceData
@@ -18,7 +19,7 @@ _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 @dataclass
-class MultipleSales:
+class MultipleSales(EventColumns):
     """Multiple-sale reports known in the window; ``straw`` marks a diverter's straw buys."""
 
     licensee: np.ndarray
@@ -28,29 +29,15 @@ class MultipleSales:
     purchaser: np.ndarray
     straw: np.ndarray
 
-    def __len__(self) -> int:
-        return len(self.licensee)
-
-    def subset(self, keep: np.ndarray) -> MultipleSales:
-        """The reports selected by a boolean mask or index array."""
-        return MultipleSales(**{name: value[keep] for name, value in vars(self).items()})
-
 
 @dataclass
-class TheftLoss:
+class TheftLoss(EventColumns):
     """Theft and loss reports known in the window."""
 
     licensee: np.ndarray
     report_day: np.ndarray
     theft: np.ndarray
     firearm_count: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.licensee)
-
-    def subset(self, keep: np.ndarray) -> TheftLoss:
-        """The reports selected by a boolean mask or index array."""
-        return TheftLoss(**{name: value[keep] for name, value in vars(self).items()})
 
 
 def purchaser_numbers(seed: int, licensee: np.ndarray, customer: np.ndarray) -> np.ndarray:

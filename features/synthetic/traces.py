@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from features.synthetic.columns import EventColumns
 from features.synthetic.config import GeneratorConfig
 from features.synthetic.population import Licensees
 from features.synthetic.reference import ReferenceData
@@ -67,7 +68,7 @@ _PIPELINE_BOOST = {
 
 
 @dataclass
-class Traces:
+class Traces(EventColumns):
     """Traces whose result became known inside the window, one entry per trace."""
 
     licensee: np.ndarray
@@ -81,13 +82,6 @@ class Traces:
     recovery_state: np.ndarray
     purchaser_is_possessor: np.ndarray
     serial_obliterated: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.licensee)
-
-    def subset(self, keep: np.ndarray) -> Traces:
-        """The traces selected by a boolean mask or index array."""
-        return Traces(**{name: value[keep] for name, value in vars(self).items()})
 
 
 def _draw_crime_guns(
