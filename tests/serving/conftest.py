@@ -96,15 +96,17 @@ def add_user(name: str, role: str, division: str | None = None) -> str:
     return invoke(*args).strip().splitlines()[-1]
 
 
-@pytest.fixture(autouse=True)
-def _restore_tracking_uri() -> Iterator[None]:
-    """Undo MLflow's habit of exporting MLFLOW_TRACKING_URI whenever a URI is set."""
-    before = os.environ.get("MLFLOW_TRACKING_URI")
-    yield
-    if before is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = before
+def add_user_at(
+    home: Path, monkeypatch: pytest.MonkeyPatch, name: str, role: str,
+    division: str | None = None,
+) -> str:
+    """``add_user`` into the store under ``home``; returns the token."""
+    monkeypatch.setenv("DEALER_RISK_HOME", str(home))
+    get_settings.cache_clear()
+    try:
+        return add_user(name, role, division)
+    finally:
+        get_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")
@@ -118,9 +120,7 @@ def served_home(
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DEALER_RISK_HOME", str(home))
         patch.delenv("DEALER_RISK_DATABASE_URL", raising=False)
-        # Set, then removed: the context then also removes the value MLflow exports.
-        patch.setenv("MLFLOW_TRACKING_URI", "")
-        patch.delenv("MLFLOW_TRACKING_URI")
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         get_settings.cache_clear()
         try:
             load_world(get_settings().database_url, planted_world)

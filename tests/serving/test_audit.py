@@ -7,20 +7,14 @@ import datetime as dt
 import pytest
 from fastapi.testclient import TestClient
 
-from features.settings import get_settings
-from tests.serving.conftest import AS_OF, ServedHome, add_user
+from tests.serving.conftest import AS_OF, ServedHome, add_user_at
 
 
 def test_reads_exports_explanations_and_what_ifs_are_audited(
     client: TestClient, served_home: ServedHome, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A fresh user, so the rows counted are this test's alone.
-    monkeypatch.setenv("DEALER_RISK_HOME", str(served_home.home))
-    get_settings.cache_clear()
-    try:
-        token = add_user("audited_supervisor", "supervisor")
-    finally:
-        get_settings.cache_clear()
+    token = add_user_at(served_home.home, monkeypatch, "audited_supervisor", "supervisor")
     headers = {"Authorization": f"Bearer {token}"}
     state = client.app.state.holder.current  # type: ignore[attr-defined]
     number = str(state.ranked.license_numbers[0])

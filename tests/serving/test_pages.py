@@ -27,7 +27,7 @@ from serving.pages.sessions import (
     read_session,
 )
 from serving.users import Role, create_user, hash_token
-from tests.serving.conftest import AS_OF, ServedHome, add_user
+from tests.serving.conftest import AS_OF, ServedHome, add_user_at
 
 Browser = Callable[[str], TestClient]
 
@@ -253,12 +253,7 @@ def test_the_what_if_page_gives_the_api_answer(
 def test_page_reads_write_the_api_audit_rows(
     client: TestClient, served_home: ServedHome, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("DEALER_RISK_HOME", str(served_home.home))
-    get_settings.cache_clear()
-    try:
-        token = add_user("page_audited_supervisor", "supervisor")
-    finally:
-        get_settings.cache_clear()
+    token = add_user_at(served_home.home, monkeypatch, "page_audited_supervisor", "supervisor")
     own = TestClient(client.app, follow_redirects=False)
     own.post("/login", data={"token": token})
     number = str(_state(client).ranked.license_numbers[0])
