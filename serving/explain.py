@@ -34,11 +34,6 @@ def _optional(value: float) -> float | None:
     return None if math.isnan(value) else float(value)
 
 
-#: Feature values repeat (counts, indicators, shares of few traces), so an explanation's
-#: sentences are mostly ones already written; caching them halves an explanation's cost.
-_describe = functools.lru_cache(maxsize=1 << 16)(describe)
-
-
 def calibration(state: ServingState) -> CalibrationPublic:
     """How the state's model maps raw_score to score."""
     calibrator = state.bundle.calibrator
@@ -55,13 +50,14 @@ def _calibration_body(slope: float, intercept: float, description: str) -> dict[
 
 def _parts(
     state: ServingState, values: Floats, contributions: Floats, percentiles: Floats,
-    order: npt.NDArray[np.int16] | None = None,
+    order: npt.NDArray[np.int16] | None = None, sentences: list[str] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], float]:
     """Contributions and family roll-ups as plain dicts, largest absolute value first.
 
-    ``order`` is the row's precomputed column order (computed here when absent, as for a
-    what-if). Plain dicts, serialised or validated once with the whole answer: building
-    55 models one by one costs more than the rest of the request.
+    ``order`` and ``sentences`` are the row's precomputed column order and value sentences
+    (computed here when absent, as for a what-if). Plain dicts, serialised or validated
+    once with the whole answer: building 55 models one by one costs more than the rest of
+    the request.
     """
     table = state.explanations
     if order is None:
@@ -69,14 +65,17 @@ def _parts(
     names, families_of = table.features, table.families
     value_list, shap_list = values.tolist(), contributions.tolist()
     percentile_list = percentiles.tolist()
+    if sentences is None:
+        sentences = [describe(name, None if math.isnan(value) else value)
+                     for name, value in zip(names, value_list, strict=True)]
     rows = []
     totals: dict[str, list[float]] = {}
     for column in order.tolist():
         name, family, shap_value = names[column], families_of[column], shap_list[column]
         value, percentile = value_list[column], percentile_list[column]
-        known = None if value != value else value  # NaN is unknown (inlined: hot loop)
-        rows.append({"feature": name, "family": family, "value": known,
-                     "shap_value": shap_value, "description": _describe(name, known),
+        rows.append({"feature": name, "family": family,
+                     "value": None if value != value else value,  # NaN is unknown
+                     "shap_value": shap_value, "description": sentences[column],
                      "peer_percentile": None if percentile != percentile else percentile})
         totals.setdefault(family, []).append(shap_value)
     sums: list[tuple[float, str, int]] = [
@@ -93,9 +92,11 @@ def _explanation(state: ServingState, license_number: str) -> dict[str, Any] | N
     row = table.positions.get(license_number)
     if row is None:
         return None
+    sentences = [table.sentences[column][code]
+                 for column, code in enumerate(table.sentence_codes[row].tolist())]
     contributions, families, total = _parts(
         state, table.feature_values[row], table.contributions[row], table.peer_percentiles[row],
-        table.orders[row])
+        table.orders[row], sentences)
     listed = state.ranked.positions.get(license_number)
     return {
         "model_version": state.model_version, "as_of": state.as_of,

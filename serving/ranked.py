@@ -113,9 +113,29 @@ def page_json(state: ServingState, page: Page, limit: int) -> bytes:
         f'"next_cursor":{"null" if page.next_cursor is None else json.dumps(page.next_cursor)},'
         '"items":['
     )
-    items_json = state.ranked.items_json
-    items = b",".join([items_json[i] for i in page.positions.tolist()])
-    return head.encode() + items + b"]}"
+    return b"".join([head.encode(), *_items(state.ranked, page.positions), b"]}"])
+
+
+def _items(ranked: RankedList, positions: npt.NDArray[np.int64]) -> list[memoryview | bytes]:
+    """The JSON items at ``positions`` (ascending), comma-separated, as parts to join.
+
+    Each run of consecutive positions is one view of the list's buffer, so an unfiltered
+    page costs one copy (in the caller's join), whatever its length.
+    """
+    if positions.size == 0:
+        return []
+    buffer, offsets = memoryview(ranked.items_buffer), ranked.item_offsets
+    first, last = int(positions[0]), int(positions[-1])
+    if last - first + 1 == positions.size:  # one run: the unfiltered list's every page
+        # The run ends with its last item's comma, which the page must not have.
+        return [buffer[offsets[first]:offsets[last + 1] - 1]]
+    breaks = np.flatnonzero(np.diff(positions) != 1) + 1
+    starts = offsets[positions[np.concatenate(([0], breaks))]].tolist()
+    ends = offsets[positions[np.concatenate((breaks - 1, [positions.size - 1]))] + 1].tolist()
+    parts: list[memoryview | bytes] = []
+    for start, end in zip(starts, ends, strict=True):
+        parts += [buffer[start:end - 1], b","]
+    return parts[:-1]
 
 
 def page_csv(state: ServingState, page: Page) -> str:

@@ -16,9 +16,11 @@ same list from the same store and model, so nothing needs to be shared between t
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
+import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,7 +31,7 @@ import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from features.catalogue import get_feature
+from features.catalogue import describe, get_feature
 from features.io import load_tables, read_table
 from features.store import schema
 from models.bundle import ModelBundle
@@ -67,7 +69,11 @@ class RankedList:
     premise_states: Objects
     license_types: Objects
     items: tuple[RankedItemPublic, ...]
-    items_json: tuple[bytes, ...]
+    #: Every item's JSON, in rank order, each followed by a comma; item ``i`` starts at
+    #: ``item_offsets[i]`` (and ``item_offsets[n]`` is the length), so a run of
+    #: consecutive items is one slice of the buffer.
+    items_buffer: bytes
+    item_offsets: npt.NDArray[np.int64]
     positions: Mapping[str, int]
 
     def __len__(self) -> int:
@@ -93,6 +99,11 @@ class ExplanationTable:
     #: Per licensee, the feature columns by falling absolute contribution (ties by name):
     #: sorted once at load, so an explanation lists its features without sorting.
     orders: npt.NDArray[np.int16]
+    #: Per feature, the plain-words sentence of each distinct value, and per licensee and
+    #: feature the position of its value's sentence: written once at load, so an
+    #: explanation looks its sentences up instead of writing them (half its cost).
+    sentences: tuple[tuple[str, ...], ...]
+    sentence_codes: npt.NDArray[np.int32]
 
 
 @dataclass(frozen=True)
@@ -109,7 +120,7 @@ class ServingState:
     signature: tuple[str, int | None, int | None]
     notes: tuple[str, ...] = ()
 
-    @property
+    @functools.cached_property
     def list_token(self) -> str:
         """Short identity of the list, so a cursor from another list is recognised."""
         key = f"{self.model_version}|{self.as_of.isoformat()}|{self.list_id}"
@@ -176,6 +187,7 @@ def build_ranked_list(scores: pd.DataFrame, dealers: pd.DataFrame) -> RankedList
             index, scores["score"], scores["rank"], scores["percentile"],
             scores["top_reasons"], strict=True))
     )
+    encoded = [item.model_dump_json().encode() + b"," for item in items]
     return RankedList(
         license_numbers=np.asarray(index, dtype=object),
         ranks=scores["rank"].to_numpy(dtype=np.int64),
@@ -186,7 +198,9 @@ def build_ranked_list(scores: pd.DataFrame, dealers: pd.DataFrame) -> RankedList
         premise_states=columns["premise_state"],
         license_types=columns["license_type"],
         items=items,
-        items_json=tuple(item.model_dump_json().encode() for item in items),
+        items_buffer=b"".join(encoded),
+        item_offsets=np.concatenate([[0], np.cumsum([len(e) for e in encoded])]).astype(
+            np.int64),
         positions={number: i for i, number in enumerate(index)},
     )
 
@@ -203,6 +217,7 @@ def build_explanation_table(
     profile = dealers.drop_duplicates("license_number").set_index("license_number")
     types = pd.Series(_text_column(profile, "license_type", index), index=values.index)
     types = types.fillna("unknown")
+    sentences, sentence_codes = value_sentences(values.to_numpy(dtype=float), names)
     return ExplanationTable(
         features=tuple(names),
         families=tuple(str(get_feature(name).family) for name in names),
@@ -217,7 +232,26 @@ def build_explanation_table(
         raw_scores=np.asarray(explanation.raw_scores, dtype=float),
         scores=np.asarray(bundle.calibrator.transform(explanation.raw_scores), dtype=float),
         orders=contribution_orders(contributions, names),
+        sentences=sentences,
+        sentence_codes=sentence_codes,
     )
+
+
+def value_sentences(
+    values: Floats, names: list[str]
+) -> tuple[tuple[tuple[str, ...], ...], npt.NDArray[np.int32]]:
+    """Per feature, the sentence of each distinct value; per row, which sentence is its own.
+
+    Unknown values (NaN) share one sentence, the catalogue's for an unknown value.
+    """
+    sentences = []
+    codes = np.empty(values.shape, dtype=np.int32)
+    for column, name in enumerate(names):
+        distinct, inverse = np.unique(values[:, column], return_inverse=True)
+        sentences.append(tuple(describe(name, None if math.isnan(value) else value)
+                               for value in distinct.tolist()))
+        codes[:, column] = inverse.reshape(-1)
+    return tuple(sentences), codes
 
 
 def contribution_orders(contributions: Floats, names: list[str]) -> npt.NDArray[np.int16]:
