@@ -1,9 +1,24 @@
 """The audit log: who read which list, explanation or what-if, when, under which model.
 
 A request that must be audited is answered only after its row is committed: the log is
-never behind what was disclosed. To keep that cheap under load, rows go through one writer
-thread per process that commits whatever has queued up in a single transaction (group
-commit): at rest each row costs one short transaction, under load many rows share one.
+never behind what was disclosed. To keep that cheap under load:
+
+- rows are committed in groups: every row submitted in one turn of the event loop shares
+  one transaction (group commit); at rest each row costs one short transaction;
+- on SQLite (the embedded store, a file beside the process) the group is committed on the
+  event loop itself, which costs less than handing it to a thread and back (measured:
+  about 100 us of CPU less per request under load). Its connection never waits for a
+  lock: if another writer holds the file, the group goes to the writer thread instead;
+- on PostgreSQL, whose commit is a round trip and a flush to disk, one writer thread per
+  process commits whatever has queued up while the loop goes on;
+- a handler submits its row as soon as it knows what it will disclose and awaits the
+  commit only before answering, so the commit overlaps the building of the body;
+- the row's values are converted for the driver when it is submitted, so the writer
+  thread needs the interpreter only for a moment per batch;
+- on SQLite the writer's connection never checkpoints the write-ahead log itself (a
+  checkpoint syncs the database file, which held some commits for milliseconds); a
+  second thread checkpoints every second, beside the writes, without blocking them.
+
 The rows live in the store, so every worker's rows land in the same table.
 """
 
@@ -31,6 +46,8 @@ logger = logging.getLogger(__name__)
 #: Which process answered: lets an operator tell workers and hosts apart in the log.
 SERVED_BY = f"{socket.gethostname()}:{os.getpid()}"
 _BATCH_ROWS = 500
+#: How often the SQLite checkpoint thread folds the write-ahead log into the database.
+CHECKPOINT_SECONDS = 1.0
 _COLUMNS = ("at", "user_name", "role", "action", "resource", "model_version", "as_of", "detail")
 
 
@@ -76,17 +93,27 @@ def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) ->
 
 
 class AuditWriter:
-    """Commits audit rows from one background thread, batching whatever is queued.
+    """Commits audit rows in groups, on the event loop (SQLite) or a writer thread.
 
-    The thread keeps one connection open: checking a pooled connection out and back in
-    (with its reset) for every batch would cost more than the insert. Start the writer
-    with :meth:`start`, stop it with :meth:`close` (which drains the queue).
+    Each keeps one connection open: checking a pooled connection out and back in (with
+    its reset) for every group would cost more than the insert. Start the writer with
+    :meth:`start`, stop it with :meth:`close` (which drains the thread's queue).
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, checkpoint_seconds: float = CHECKPOINT_SECONDS,
+                 inline: bool | None = None) -> None:
         self.engine = engine
+        self.checkpoint_seconds = checkpoint_seconds
+        #: Commit on the event loop (SQLite only, by default): see :meth:`_flush_inline`.
+        self.inline = (engine.dialect.name == "sqlite") if inline is None else inline
+        self._pending: dict[asyncio.AbstractEventLoop, list[tuple[Any, asyncio.Future[None]]]] = {}
+        self._inline_connection: Any = None
+        #: Rows committed by this writer since it was made.
+        self.rows_written = 0
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._checkpointer: threading.Thread | None = None
+        self._stopped = threading.Event()
         self._connection: Any = None  # a DBAPI connection, held by the writer thread
         # SQLAlchemy writes the statement and converts the values (its own bind
         # processors); the thread then runs it on the DBAPI cursor, which costs a fraction
@@ -102,39 +129,127 @@ class AuditWriter:
             for name in _COLUMNS
         ]
 
+    @property
+    def sqlite(self) -> bool:
+        """Whether the store is SQLite (whose write-ahead log this writer checkpoints)."""
+        return self.engine.dialect.name == "sqlite"
+
     def start(self) -> None:
-        """Start the writer thread."""
+        """Start the writer thread (and on SQLite the checkpoint thread)."""
+        if self.sqlite and self._checkpointer is None:
+            self._stopped.clear()
+            self._checkpointer = threading.Thread(target=self._checkpoint_loop,
+                                                  name="audit-checkpoint", daemon=True)
+            self._checkpointer.start()
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
             self._thread.start()
 
     def close(self) -> None:
-        """Write what is queued, then stop the thread."""
+        """Write what is queued, then stop the threads."""
         if self._thread is not None:
             self._queue.put(_STOP)
             self._thread.join(timeout=30)
             self._thread = None
+        if self._inline_connection is not None:
+            with contextlib.suppress(Exception):
+                self._inline_connection.close()
+            self._inline_connection = None
+        if self._checkpointer is not None:
+            self._stopped.set()
+            self._checkpointer.join(timeout=30)
+            self._checkpointer = None
 
-    async def write(self, entry: AuditEntry) -> None:
-        """Queue ``entry`` and wait until it is committed; raise AuditUnavailable if not."""
+    def _connect(self, busy_timeout_ms: int | None = None) -> Any:
+        """A DBAPI connection for writing (on SQLite, one that leaves checkpoints alone)."""
+        connection = self.engine.raw_connection()
+        if self.sqlite:
+            cursor = connection.cursor()
+            if self._checkpointer is not None:
+                cursor.execute("PRAGMA wal_autocheckpoint=0")
+            if busy_timeout_ms is not None:
+                cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cursor.close()
+        return connection
+
+    def _checkpoint_loop(self) -> None:
+        """Every CHECKPOINT_SECONDS, fold newly committed audit rows into the database.
+
+        A passive checkpoint runs beside writers and readers without blocking either; if a
+        reader holds back part of the log, the next round takes the rest.
+        """
+        written = self.rows_written
+        while not self._stopped.wait(self.checkpoint_seconds):
+            if self.rows_written == written:
+                continue
+            written = self.rows_written
+            try:
+                with self.engine.connect() as connection:
+                    connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            except Exception:  # the next round tries again; the rows are committed
+                logger.exception("could not checkpoint the store's write-ahead log")
+
+    def submit(self, entry: AuditEntry) -> asyncio.Future[None]:
+        """Queue ``entry``; the future completes once it is committed (AuditUnavailable if not).
+
+        Call it on the event loop; await the future before answering.
+        """
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        row = entry.row(dt.datetime.now(dt.UTC))
+        parameters = self._parameters(entry.row(dt.datetime.now(dt.UTC)))
         if self._thread is None:
             # No writer thread (e.g. an app used without its lifespan): write in place.
             try:
-                self._commit([row])
+                self._commit([parameters])
             except Exception as error:
-                raise AuditUnavailable(str(error)) from error
+                future.set_exception(AuditUnavailable(str(error)))
+            else:
+                future.set_result(None)
+            return future
+        if self.inline:
+            loop = future.get_loop()
+            pending = self._pending.setdefault(loop, [])
+            pending.append((parameters, future))
+            if len(pending) == 1:
+                # Next loop iteration: every request this iteration submits shares it.
+                loop.call_soon(self._flush_inline, loop)
+            return future
+        self._queue.put((parameters, future))
+        return future
+
+    def _flush_inline(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Commit this loop's submitted rows on the loop itself; else pass them to the thread.
+
+        The connection waits for no lock: if another writer holds the database (another
+        worker's batch, a load), or anything else goes wrong, the writer thread takes the
+        batch and waits or reports as it always does, so the loop is never held up.
+        """
+        batch = self._pending.pop(loop, [])
+        if not batch:
             return
-        self._queue.put((row, future))
-        await future
+        try:
+            if self._inline_connection is None:
+                self._inline_connection = self._connect(busy_timeout_ms=0)
+            self._insert(self._inline_connection, [parameters for parameters, _ in batch])
+        except Exception:
+            connection, self._inline_connection = self._inline_connection, None
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    connection.invalidate()
+            for item in batch:
+                self._queue.put(item)
+            return
+        _settle([future for _, future in batch], None)
+
+    async def write(self, entry: AuditEntry) -> None:
+        """Queue ``entry`` and wait until it is committed; raise AuditUnavailable if not."""
+        await self.submit(entry)
 
     def write_blocking(self, entry: AuditEntry, timeout: float = 30.0) -> None:
         """Like :meth:`write`, for code running in a worker thread."""
-        row = entry.row(dt.datetime.now(dt.UTC))
+        parameters = self._parameters(entry.row(dt.datetime.now(dt.UTC)))
         if self._thread is None:
             try:
-                self._commit([row])
+                self._commit([parameters])
             except Exception as error:
                 raise AuditUnavailable(str(error)) from error
             return
@@ -146,7 +261,7 @@ class AuditWriter:
                 errors.append(error)
             finished.set()
 
-        self._queue.put((row, done))
+        self._queue.put((parameters, done))
         if not finished.wait(timeout):
             raise AuditUnavailable("the audit log did not answer in time")
         if errors:
@@ -157,16 +272,25 @@ class AuditWriter:
                   for name, process in self._processors}
         return tuple(values[name] for name in self._order) if self._order else values
 
-    def _commit(self, rows: list[dict[str, Any]]) -> None:
-        if self._connection is None:
-            self._connection = self.engine.raw_connection()
+    def _insert(self, connection: Any, rows: list[Any]) -> None:
+        """Insert rows of driver parameters (from :meth:`_parameters`) in one transaction."""
+        cursor = connection.cursor()
         try:
-            cursor = self._connection.cursor()
-            try:
-                cursor.executemany(self._sql, [self._parameters(row) for row in rows])
-            finally:
-                cursor.close()
-            self._connection.commit()
+            cursor.executemany(self._sql, rows)
+        except Exception:
+            connection.rollback()
+            raise
+        finally:
+            cursor.close()
+        connection.commit()
+        self.rows_written += len(rows)
+
+    def _commit(self, rows: list[Any]) -> None:
+        """Insert rows on the writer thread's connection, reconnecting after a failure."""
+        if self._connection is None:
+            self._connection = self._connect()
+        try:
+            self._insert(self._connection, rows)
         except Exception:
             # Start over with a fresh connection next time (the store may have restarted).
             connection, self._connection = self._connection, None
@@ -174,9 +298,9 @@ class AuditWriter:
                 connection.invalidate()
             raise
 
-    def _take_batch(self) -> tuple[list[tuple[dict[str, Any], Any]], bool]:
+    def _take_batch(self) -> tuple[list[tuple[Any, Any]], bool]:
         """Block for one item, then take whatever else is queued; (batch, stop)."""
-        batch: list[tuple[dict[str, Any], Any]] = []
+        batch: list[tuple[Any, Any]] = []
         stopping = False
         item = self._queue.get()
         while True:

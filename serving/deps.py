@@ -11,6 +11,7 @@ check the role (401 without a valid token, 403 for a role without the right) and
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import threading
 import time
@@ -51,6 +52,11 @@ async def get_holder(request: Request) -> StateHolder:
 
 async def get_serving_state(request: Request) -> ServingState:
     """The published state, taken once per request; 503 before the first load."""
+    return serving_state(request)
+
+
+def serving_state(request: Request) -> ServingState:
+    """:func:`get_serving_state` as a plain call, for the hottest handlers."""
     holder: StateHolder = request.app.state.holder
     state = holder.current
     if state is None:
@@ -114,13 +120,25 @@ class Auditor:
             as_of=state.as_of if state else None, detail=detail or {},
         )
 
+    def begin(self, action: str, resource: str, state: ServingState | None,
+              detail: dict[str, Any] | None = None) -> asyncio.Future[None]:
+        """Submit one audit row now; pass the result to :meth:`committed` before answering.
+
+        The commit then overlaps whatever the handler still has to build.
+        """
+        return self.writer.submit(self._entry(action, resource, state, detail))
+
+    async def committed(self, pending: asyncio.Future[None]) -> None:
+        """Wait for a row from :meth:`begin` to be committed (503 if it cannot be)."""
+        try:
+            await pending
+        except AuditUnavailable as error:
+            raise HTTPException(503, f"the audit log is unavailable: {error}") from error
+
     async def record(self, action: str, resource: str, state: ServingState | None,
                      detail: dict[str, Any] | None = None) -> None:
         """Write one audit row and wait for its commit."""
-        try:
-            await self.writer.write(self._entry(action, resource, state, detail))
-        except AuditUnavailable as error:
-            raise HTTPException(503, f"the audit log is unavailable: {error}") from error
+        await self.committed(self.begin(action, resource, state, detail))
 
     def record_blocking(self, action: str, resource: str, state: ServingState | None,
                         detail: dict[str, Any] | None = None) -> None:
@@ -174,6 +192,21 @@ async def authenticate(request: Request, token: str | None) -> User:
     return user
 
 
+async def authorize(request: Request, role: Role) -> Caller:
+    """The request's caller if their role has ``role``'s rights (401, else 403).
+
+    The dependencies below call it; so do the two hottest handlers directly, because
+    FastAPI's dependency solving costs more per request than their own work (measured:
+    about a third of the ranked list's time in the app).
+    """
+    user = await authenticate(request, bearer_token(request))
+    if not user.role.allows(role):
+        raise HTTPException(
+            403, f"role {user.role.value!r} may not do this; it needs {role.value!r} or above"
+        )
+    return Caller(request.app.state.audit_writer, user)
+
+
 def require(role: Role) -> Callable[..., Awaitable[Caller]]:
     """A dependency admitting callers whose role has ``role``'s rights (401, else 403).
 
@@ -185,12 +218,7 @@ def require(role: Role) -> Callable[..., Awaitable[Caller]]:
     """
 
     async def caller(request: Request) -> Caller:
-        user = await authenticate(request, bearer_token(request))
-        if not user.role.allows(role):
-            raise HTTPException(
-                403, f"role {user.role.value!r} may not do this; it needs {role.value!r} or above"
-            )
-        return Caller(request.app.state.audit_writer, user)
+        return await authorize(request, role)
 
     caller.__name__ = f"require_{role.value}"
     return caller
