@@ -1,4 +1,8 @@
-"""Query parameters validated by one pydantic model, for the hottest endpoints.
+"""Query parameters: unknown ones refused, and the hottest endpoints' validated in one go.
+
+``ApiRoute`` is the route class of every API router: a query parameter the operation does
+not document is refused with 422 naming it, so a misspelt filter (``?stat=TX``) is an
+error rather than a silently unfiltered list.
 
 FastAPI validates each declared query parameter through its own machinery, which costs
 about 15 us per parameter per request (measured: a third of the ranked list's time in
@@ -9,10 +13,12 @@ documents the same model's fields in the OpenAPI schema.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from fastapi import Request
+from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -43,3 +49,31 @@ def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
             parameter["description"] = description
         parameters.append(parameter)
     return parameters
+
+
+class ApiRoute(APIRoute):
+    """A route that refuses query parameters its operation does not document (422)."""
+
+    def documented_query(self) -> frozenset[str]:
+        """The query parameters of this operation: declared ones and ``openapi_extra``'s."""
+        names = {param.alias for param in self.dependant.query_params}
+        for parameter in (self.openapi_extra or {}).get("parameters", []):
+            if parameter.get("in") == "query":
+                names.add(str(parameter["name"]))
+        return frozenset(names)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+        documented = self.documented_query()
+
+        async def handle_documented(request: Request) -> Response:
+            unknown = [name for name in request.query_params if name not in documented]
+            if unknown:
+                raise RequestValidationError([
+                    {"loc": ("query", name), "type": "extra_forbidden",
+                     "msg": "is not a parameter of this operation"}
+                    for name in dict.fromkeys(unknown)
+                ])
+            return await handle(request)
+
+        return handle_documented

@@ -13,6 +13,7 @@ from pydantic import BeforeValidator
 from serving.audit import read_audit_log
 from serving.deps import EngineDep, HolderDep, require_supervisor, utc
 from serving.problems import problem_responses
+from serving.query import ApiRoute
 from serving.schemas import AuditEntryPublic, AuditPagePublic
 
 
@@ -27,7 +28,8 @@ IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_only)]
 
 router = APIRouter(
     dependencies=[Depends(require_supervisor)],
-    prefix="/api/v1/audit", tags=["audit"])
+    prefix="/api/v1/audit", tags=["audit"], route_class=ApiRoute,
+)
 
 
 @router.get("", response_model=AuditPagePublic, responses=problem_responses(401, 403, 422))

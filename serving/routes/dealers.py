@@ -9,10 +9,10 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from serving.dealers import read_dealer, read_profile
-from serving.deps import EngineDep, InspectorDep, ServingStateDep, SupervisorDep
+from serving.deps import EngineDep, InspectorDep, ServingStateDep, authorize, serving_state
 from serving.explain import explanation_json
 from serving.problems import problem_responses
-from serving.query import parse_query, query_parameters
+from serving.query import ApiRoute, parse_query, query_parameters
 from serving.ranked import (
     CURSOR_PATTERN,
     RankedFilters,
@@ -23,8 +23,9 @@ from serving.ranked import (
     select_page,
 )
 from serving.schemas import DealerPublic, ExplanationPublic, RankedPagePublic
+from serving.users import Role
 
-router = APIRouter(prefix="/api/v1/dealers", tags=["dealers"])
+router = APIRouter(route_class=ApiRoute, prefix="/api/v1/dealers", tags=["dealers"])
 
 LicenseNumber = Annotated[
     str, Path(min_length=1, max_length=32, description="e.g. 9-99-001-01-ZZ-00001")
@@ -58,13 +59,15 @@ class RankedQuery(BaseModel):
     responses={**_CSV_RESPONSE, **problem_responses(401, 403, 409, 422, 503)},
     openapi_extra={"parameters": query_parameters(RankedQuery)},
 )
-async def ranked_list(request: Request, caller: InspectorDep, serving: ServingStateDep
-                      ) -> Response:
+async def ranked_list(request: Request) -> Response:
     """The licensees to inspect first, best first, filtered and paged.
 
     An inspector limited to a field division sees only that division.
     """
-    # The hottest endpoint: its query is validated in one go (see serving/query.py).
+    # The hottest endpoint: no FastAPI dependencies (see serving.deps.authorize), and its
+    # query is validated in one go (see serving/query.py).
+    caller = await authorize(request, Role.INSPECTOR)
+    serving = serving_state(request)
     query = parse_query(RankedQuery, request)
     field_division = query.field_division
     if caller.user.division is not None:
@@ -83,17 +86,20 @@ async def ranked_list(request: Request, caller: InspectorDep, serving: ServingSt
     detail = {"filters": {k: v for k, v in vars(filters).items() if v is not None},
               "limit": query.limit, "cursor": query.cursor,
               "returned": int(page.positions.size), "list_id": serving.list_id}
-    await caller.record("ranked.export" if wants_csv else "ranked.read",
-                        request.scope["path"], serving, detail)
+    # The row is committed while the body is built, and before it is sent.
+    audited = caller.begin("ranked.export" if wants_csv else "ranked.read",
+                           request.scope["path"], serving, detail)
     headers = {"X-Model-Version": serving.model_version, "X-As-Of": serving.as_of.isoformat()}
     if page.next_cursor:
         headers["X-Next-Cursor"] = page.next_cursor
     if wants_csv:
         filename = f"ranked-{serving.as_of.isoformat()}-v{serving.model_version}.csv"
         headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return Response(page_csv(serving, page), media_type="text/csv", headers=headers)
-    return Response(page_json(serving, page, query.limit), media_type="application/json",
-                    headers=headers)
+        body, media_type = page_csv(serving, page).encode(), "text/csv"
+    else:
+        body, media_type = page_json(serving, page, query.limit), "application/json"
+    await caller.committed(audited)
+    return Response(body, media_type=media_type, headers=headers)
 
 
 @router.get(
@@ -123,27 +129,26 @@ def dealer(
     response_model=ExplanationPublic,
     responses=problem_responses(401, 403, 404, 422, 503),
 )
-async def explanation(
-    license_number: LicenseNumber,
-    caller: SupervisorDep,
-    serving: ServingStateDep,
-    engine: EngineDep,
-) -> Response:
+async def explanation(request: Request, license_number: LicenseNumber) -> Response:
     """Why the licensee scores as it does: every feature's SHAP contribution.
 
     ``base_value + sum(shap_value) = raw_score`` (to 1e-6) and
     ``score = 1 / (1 + exp(-(slope * raw_score + intercept)))`` (see ``calibration``).
     """
+    caller = await authorize(request, Role.SUPERVISOR)  # no dependencies: see ranked_list
+    serving = serving_state(request)
     table = serving.explanations
     row = table.positions.get(license_number)
     if row is None:
-        known = await run_in_threadpool(read_profile, engine, license_number)
+        known = await run_in_threadpool(read_profile, request.app.state.engine, license_number)
         where = (f"is not on the list scored by model version {serving.model_version} as of "
                  f"{serving.as_of}") if known else "does not exist"
         raise HTTPException(404, f"licensee {license_number!r} {where}")
     caller.check_division(table.field_divisions[row])
+    # The row is committed while the body is built, and before it is sent.
+    audited = caller.begin("explanation.read", f"/api/v1/dealers/{license_number}/explanation",
+                           serving, {"license_number": license_number})
     body = explanation_json(serving, license_number)
     assert body is not None  # the row exists
-    await caller.record("explanation.read", f"/api/v1/dealers/{license_number}/explanation",
-                        serving, {"license_number": license_number})
+    await caller.committed(audited)
     return Response(body, media_type="application/json")

@@ -7,9 +7,10 @@ from fastapi import APIRouter, HTTPException
 from serving.audit import SERVED_BY
 from serving.deps import HolderDep
 from serving.problems import problem_responses
+from serving.query import ApiRoute
 from serving.schemas import HealthPublic, ReadinessPublic
 
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=ApiRoute, tags=["health"])
 
 
 @router.get("/healthz", response_model=HealthPublic)

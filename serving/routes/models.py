@@ -15,11 +15,13 @@ from serving.deps import (
 from serving.explain import calibration
 from serving.models_info import metric_comparisons, model_versions, run_details
 from serving.problems import problem_responses
+from serving.query import ApiRoute
 from serving.schemas import ModelCurrentPublic, ModelsPublic, ReloadPublic
 
 router = APIRouter(
     dependencies=[Depends(require_data_scientist)],
-    prefix="/api/v1/models", tags=["models"])
+    prefix="/api/v1/models", tags=["models"], route_class=ApiRoute,
+)
 
 
 @router.get("", response_model=ModelsPublic, responses=problem_responses(401, 403, 503))

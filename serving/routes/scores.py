@@ -7,9 +7,10 @@ from fastapi import APIRouter, HTTPException
 from serving.deps import ServingStateDep, SupervisorDep
 from serving.explain import what_if
 from serving.problems import problem_responses
+from serving.query import ApiRoute
 from serving.schemas import WhatIfCreate, WhatIfPublic
 
-router = APIRouter(prefix="/api/v1", tags=["scores"])
+router = APIRouter(route_class=ApiRoute, prefix="/api/v1", tags=["scores"])
 
 
 @router.post(

@@ -9,12 +9,14 @@ from fastapi.concurrency import run_in_threadpool
 
 from serving.deps import AdminDep, EngineDep, HolderDep, require_admin
 from serving.problems import problem_responses
+from serving.query import ApiRoute
 from serving.schemas import UserCreate, UserCreatedPublic, UserPublic, UsersPublic
 from serving.users import UserExists, create_user, list_users
 
 router = APIRouter(
     dependencies=[Depends(require_admin)],
-    prefix="/api/v1/users", tags=["users"])
+    prefix="/api/v1/users", tags=["users"], route_class=ApiRoute,
+)
 
 
 @router.get("", response_model=UsersPublic, responses=problem_responses(401, 403))

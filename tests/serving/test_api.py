@@ -84,6 +84,47 @@ def test_ranked_list_filters(client: TestClient, served_home: ServedHome) -> Non
     assert body["total"] < everything["total"]
 
 
+@pytest.mark.parametrize("params", [
+    {"limit": 100}, {"limit": 1000}, {"field_division": "Phoenix", "limit": 250},
+    {"state": "TX", "min_score": 0.02, "limit": 40}, {"license_type": "01", "limit": 7},
+])
+def test_pages_are_the_listed_items_exactly(
+    client: TestClient, served_home: ServedHome, params: dict[str, object]
+) -> None:
+    # Two pages of each filter, against the list's items filtered here one by one.
+    ranked = _state(client).ranked
+    wanted = [
+        item.model_dump(mode="json") for item in ranked.items
+        if params.get("field_division") in (None, item.field_division)
+        and params.get("state") in (None, item.premise_state)
+        and params.get("license_type") in (None, item.license_type)
+        and item.score >= float(params.get("min_score", 0.0))  # type: ignore[arg-type]
+    ]
+    headers = served_home.headers("supervisor")
+    first = client.get(RANKED, params=params, headers=headers).json()
+    second = client.get(RANKED, params={**params, "cursor": first["next_cursor"]},
+                        headers=headers).json()
+    limit = int(params["limit"])  # type: ignore[call-overload]
+    assert first["items"] + second["items"] == wanted[:2 * limit]
+    assert first["total"] == second["total"] == len(wanted)
+
+
+def test_unknown_query_parameters_are_422_naming_them(
+    client: TestClient, served_home: ServedHome
+) -> None:
+    # A misspelt filter must not quietly return the whole list.
+    number = str(_state(client).ranked.license_numbers[0])
+    headers = served_home.headers("admin")
+    for path, params in [(RANKED, {"stat": "TX", "limit": 5}),
+                         (f"/api/v1/dealers/{number}/explanation", {"verbose": "1"}),
+                         ("/api/v1/audit", {"user": "x", "usr": "y"}),
+                         ("/api/v1/models", {"all": "true"})]:
+        response = client.get(path, params=params, headers=headers)
+        assert response.status_code == 422, path
+        unknown = [name for name in params if name not in ("limit", "user")]
+        assert [error["field"] for error in response.json()["errors"]] == unknown, path
+
+
 def test_cursor_pages_cover_the_list_once(client: TestClient, served_home: ServedHome) -> None:
     headers = served_home.headers("inspector")
     seen: list[int] = []
@@ -193,11 +234,14 @@ def test_explanation_is_exact_complete_and_in_plain_words(
 
 
 def test_the_invariant_holds_for_every_licensee(client: TestClient) -> None:
+    # And every sentence (looked up from those written at load) is the catalogue's own.
     state = _state(client)
     for number in state.explanations.license_numbers:
         explanation = explain_licensee(state, str(number))
         assert explanation is not None
         assert_explanation_is_exact(explanation.model_dump())
+        for item in explanation.contributions:
+            assert item.description == describe(item.feature, item.value)
 
 
 def test_the_fast_json_body_is_the_validated_model(client: TestClient) -> None:
