@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pydantic_core
 from sqlalchemy import Engine, insert, select
 
 from features.store import schema
@@ -48,7 +49,8 @@ SERVED_BY = f"{socket.gethostname()}:{os.getpid()}"
 _BATCH_ROWS = 500
 #: How often the SQLite checkpoint thread folds the write-ahead log into the database.
 CHECKPOINT_SECONDS = 1.0
-_COLUMNS = ("at", "user_name", "role", "action", "resource", "model_version", "as_of", "detail")
+#: The columns an entry fills, in the order of :meth:`AuditEntry.values`.
+COLUMNS = ("at", "user_name", "role", "action", "resource", "model_version", "as_of", "detail")
 
 
 @dataclass(frozen=True)
@@ -63,14 +65,12 @@ class AuditEntry:
     as_of: dt.date | None
     detail: dict[str, Any] = field(default_factory=dict)
 
-    def row(self, at: dt.datetime) -> dict[str, Any]:
-        """The entry as a row of ``audit_log``."""
-        detail = {**self.detail, "served_by": SERVED_BY}
-        return {
-            "at": at, "user_name": self.user_name, "role": self.role, "action": self.action,
-            "resource": self.resource[:300], "model_version": self.model_version,
-            "as_of": self.as_of, "detail": json.dumps(detail, sort_keys=True, default=str),
-        }
+    def values(self, at: dt.datetime) -> tuple[Any, ...]:
+        """The entry's values for the columns of ``audit_log``, in ``COLUMNS`` order."""
+        detail = pydantic_core.to_json({**self.detail, "served_by": SERVED_BY},
+                                       fallback=str).decode()
+        return (at, self.user_name, self.role, self.action, self.resource[:300],
+                self.model_version, self.as_of, detail)
 
 
 class AuditUnavailable(RuntimeError):
@@ -119,14 +119,17 @@ class AuditWriter:
         # processors); the thread then runs it on the DBAPI cursor, which costs a fraction
         # of a Core execute per batch (measured: ~100 us less, on every audited request).
         compiled = insert(schema.audit_log).compile(dialect=engine.dialect,
-                                                    column_keys=list(_COLUMNS))
+                                                    column_keys=list(COLUMNS))
         self._sql = str(compiled)
-        self._order: list[str] | None = (
-            list(compiled.positiontup) if compiled.positiontup else None)
+        # Positional drivers (SQLite) take a tuple in the statement's order, named ones
+        # (psycopg) a dict; only the columns with a converter (dates, on SQLite) get one.
+        order = list(compiled.positiontup) if compiled.positiontup else None
+        self._positions = [COLUMNS.index(name) for name in order] if order else None
         dialect = engine.dialect
         self._processors = [
-            (name, schema.audit_log.c[name].type.dialect_impl(dialect).bind_processor(dialect))
-            for name in _COLUMNS
+            (index, processor) for index, name in enumerate(COLUMNS)
+            if (processor := schema.audit_log.c[name].type.dialect_impl(dialect)
+                .bind_processor(dialect)) is not None
         ]
 
     @property
@@ -195,7 +198,7 @@ class AuditWriter:
         Call it on the event loop; await the future before answering.
         """
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        parameters = self._parameters(entry.row(dt.datetime.now(dt.UTC)))
+        parameters = self._parameters(entry)
         if self._thread is None:
             # No writer thread (e.g. an app used without its lifespan): write in place.
             try:
@@ -246,7 +249,7 @@ class AuditWriter:
 
     def write_blocking(self, entry: AuditEntry, timeout: float = 30.0) -> None:
         """Like :meth:`write`, for code running in a worker thread."""
-        parameters = self._parameters(entry.row(dt.datetime.now(dt.UTC)))
+        parameters = self._parameters(entry)
         if self._thread is None:
             try:
                 self._commit([parameters])
@@ -267,22 +270,31 @@ class AuditWriter:
         if errors:
             raise AuditUnavailable(str(errors[0]))
 
-    def _parameters(self, row: dict[str, Any]) -> dict[str, Any] | tuple[Any, ...]:
-        values = {name: process(row[name]) if process and row[name] is not None else row[name]
-                  for name, process in self._processors}
-        return tuple(values[name] for name in self._order) if self._order else values
+    def _parameters(self, entry: AuditEntry) -> dict[str, Any] | tuple[Any, ...]:
+        """The driver's parameters for ``entry``, stamped now."""
+        values = list(entry.values(dt.datetime.now(dt.UTC)))
+        for index, process in self._processors:
+            if values[index] is not None:
+                values[index] = process(values[index])
+        if self._positions is None:
+            return dict(zip(COLUMNS, values, strict=True))
+        return tuple([values[index] for index in self._positions])
 
     def _insert(self, connection: Any, rows: list[Any]) -> None:
-        """Insert rows of driver parameters (from :meth:`_parameters`) in one transaction."""
-        cursor = connection.cursor()
+        """Insert rows of driver parameters (from :meth:`_parameters`) in one transaction.
+
+        On the driver's own connection: the pool's proxy cost about 30 us per group.
+        """
+        driver = connection.driver_connection
+        cursor = driver.cursor()
         try:
             cursor.executemany(self._sql, rows)
         except Exception:
-            connection.rollback()
+            driver.rollback()
             raise
         finally:
             cursor.close()
-        connection.commit()
+        driver.commit()
         self.rows_written += len(rows)
 
     def _commit(self, rows: list[Any]) -> None:

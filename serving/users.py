@@ -36,11 +36,15 @@ class Role(StrEnum):
     @property
     def level(self) -> int:
         """Position in the hierarchy: inspector 0 < supervisor < data scientist < admin."""
-        return list(Role).index(self)
+        return _LEVELS[self]
 
     def allows(self, needed: Role) -> bool:
         """Whether this role has ``needed``'s rights."""
         return self.level >= needed.level
+
+
+#: Each role's level, computed once (checked on every request).
+_LEVELS = {role: level for level, role in enumerate(Role)}
 
 
 @dataclass(frozen=True)
