@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gc
 import hashlib
 import json
 import logging
@@ -343,6 +344,36 @@ def _compare(ranked: RankedList, explanations: ExplanationTable) -> list[str]:
 Loader = Callable[[Engine, str, str, tuple[str, int | None, int | None]], ServingState]
 
 
+def _without_collections(loader: Loader, *args: Any) -> ServingState:
+    """Run a loader with the cyclic garbage collector paused.
+
+    Building a state creates millions of objects that all survive; the collector kept
+    walking them, about ten full collections of 0.4 s each at 20,000 licensees. Reference
+    counting still frees what the loader drops; :func:`settle_heap` collects after.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return loader(*args)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def settle_heap() -> None:
+    """Collect the previous state's garbage, then keep every live object out of later collections.
+
+    A loaded state is millions of long-lived objects. Python's full collections walk them
+    all: in a serving process under load that was about 0.45 s every few seconds (a fifth
+    of its CPU time, and the worst latencies). Frozen objects are skipped by the collector
+    (they are still freed by reference counting). Called after each publication, so a
+    promotion costs one full collection instead.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 class StateHolder:
     """Holds the published :class:`ServingState` and replaces it when the champion moves.
 
@@ -383,7 +414,8 @@ class StateHolder:
                 if current is not None and current.signature == signature:
                     self.last_error = None
                     return False
-                state = self._loader(self.engine, self.tracking_uri, version, signature)
+                state = _without_collections(self._loader, self.engine, self.tracking_uri,
+                                             version, signature)
             except Exception as error:
                 self.last_error = f"{type(error).__name__}: {error}"
                 if not isinstance(error, NotReady):
@@ -395,7 +427,8 @@ class StateHolder:
             self.last_error = None
             logger.info("serving model version %s, list %s as of %s", state.model_version,
                         state.list_id, state.as_of)
-            return True
+        settle_heap()
+        return True
 
     def describe(self) -> dict[str, Any]:
         """What /readyz reports about loading."""
