@@ -12,7 +12,7 @@ from serving.dealers import read_dealer, read_profile
 from serving.deps import EngineDep, InspectorDep, ServingStateDep, authorize, serving_state
 from serving.explain import explanation_json
 from serving.problems import problem_responses
-from serving.query import ApiRoute, parse_query, query_parameters
+from serving.query import ApiRoute, parse_path, parse_query, query_parameters
 from serving.ranked import (
     CURSOR_PATTERN,
     RankedFilters,
@@ -124,19 +124,30 @@ def dealer(
     return page
 
 
+class LicensePath(BaseModel):
+    """The explanation's path parameter (validated in the handler: see ``explanation``)."""
+
+    license_number: str = Field(min_length=1, max_length=32,
+                                description="e.g. 9-99-001-01-ZZ-00001")
+
+
 @router.get(
     "/{license_number}/explanation",
     response_model=ExplanationPublic,
     responses=problem_responses(401, 403, 404, 422, 503),
+    openapi_extra={"parameters": query_parameters(LicensePath, "path")},
 )
-async def explanation(request: Request, license_number: LicenseNumber) -> Response:
+async def explanation(request: Request) -> Response:
     """Why the licensee scores as it does: every feature's SHAP contribution.
 
     ``base_value + sum(shap_value) = raw_score`` (to 1e-6) and
     ``score = 1 / (1 + exp(-(slope * raw_score + intercept)))`` (see ``calibration``).
     """
-    caller = await authorize(request, Role.SUPERVISOR)  # no dependencies: see ranked_list
+    # Like the ranked list: no FastAPI dependencies or parameters, so ApiRoute calls it
+    # directly; the checks run here in the order FastAPI would (401/403, then 503, 422).
+    caller = await authorize(request, Role.SUPERVISOR)
     serving = serving_state(request)
+    license_number = parse_path(LicensePath, request).license_number
     table = serving.explanations
     row = table.positions.get(license_number)
     if row is None:

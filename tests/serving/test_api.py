@@ -233,6 +233,16 @@ def test_explanation_is_exact_complete_and_in_plain_words(
     assert "slope" in body["calibration"] and "raw_score" in body["calibration"]["formula"]
 
 
+def test_explanation_path_is_checked_after_the_token(
+    client: TestClient, served_home: ServedHome
+) -> None:
+    path = f"/api/v1/dealers/{'9' * 33}/explanation"
+    assert client.get(path).status_code == 401
+    refused = client.get(path, headers=served_home.headers("supervisor"))
+    assert refused.status_code == 422
+    assert [error["field"] for error in refused.json()["errors"]] == ["license_number"]
+
+
 def test_the_invariant_holds_for_every_licensee(client: TestClient) -> None:
     # And every sentence (looked up from those written at load) is the catalogue's own.
     state = _state(client)
