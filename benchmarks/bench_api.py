@@ -1,7 +1,7 @@
 """Benchmark ``api``: the ranked list and an explanation beside a bare FastAPI endpoint.
 
 ``python -m benchmarks api [--dealers=N] [--requests=N] [--seconds=S] [--concurrency=8,2]
-[--home=DIR]`` (``--home`` reuses a home built before and skips step 1)
+[--rounds=R] [--home=DIR]`` (``--home`` reuses a home built before and skips step 1)
 
 1. Builds a home the way a user does, through the command line: ``generate`` a synthetic
    world (20,000 licensees by default), ``ingest``, ``train`` (a lighter experiment, since
@@ -12,7 +12,10 @@
 3. From a second process, a bounded load (a request count and a time limit, whichever
    ends first) over keep-alive connections on 127.0.0.1: requests per second and p50/p99,
    at two load levels (8 connections: saturation, where p99 is mostly queueing; 2
-   connections: moderate load, where it is mostly service time).
+   connections: moderate load, where it is mostly service time). Each level runs R rounds
+   (5 by default) of the four endpoints in turn; the verdicts use the median round, since
+   a virtual machine's speed drifts by tens of percent from minute to minute. Beside each
+   result: the server's CPU time per request (from /proc), which drifts less.
 
 Targets: the list at >= 50% of the bare endpoint's throughput, and the explanation's p99
 at most the bare endpoint's p99 + 5 ms. Results go to docs/benchmarks.md ("API").
@@ -175,15 +178,28 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def _measure(port: int, paths: list[str], token: str | None, folder: Path, name: str,
-             limit: int, seconds: float, concurrency: int) -> dict[str, Any]:
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(server: subprocess.Popen[bytes], port: int, paths: list[str], token: str | None,
+             folder: Path, name: str, limit: int, seconds: float,
+             concurrency: int) -> dict[str, Any]:
     paths_file = folder / f"{name}.paths.json"
     paths_file.write_text(json.dumps(paths))
+    # The warm-up runs in the load process before it reports, so the CPU reading taken
+    # here includes it: count it in the requests the CPU time is divided by.
+    warmup = min(limit // 10, 500)
+    cpu_before = _cpu_seconds(server.pid)
     completed = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench_api", "--load", str(port), str(paths_file),
-         token or "-", str(limit), str(seconds), str(concurrency), str(min(limit // 10, 500))],
+         token or "-", str(limit), str(seconds), str(concurrency), str(warmup)],
         cwd=ROOT, capture_output=True, text=True, check=True)
+    cpu = _cpu_seconds(server.pid) - cpu_before
     result: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    result["cpu_us"] = cpu / (result["requests"] + warmup) * 1e6
     print(name, json.dumps(result), flush=True)
     return result
 
@@ -222,6 +238,7 @@ def run(options: list[str]) -> None:
     limit = int(_option(options, "requests", "4000"))
     seconds = float(_option(options, "seconds", "20"))
     levels = [int(c) for c in _option(options, "concurrency", "8,2").split(",")]
+    rounds = int(_option(options, "rounds", "5"))
     reuse = _option(options, "home", "")
     with tempfile.TemporaryDirectory(prefix="bench-api-") as directory:
         folder = Path(directory)
@@ -279,54 +296,76 @@ def run(options: list[str]) -> None:
             explanation_paths = [f"/api/v1/dealers/{n}/explanation" for n in numbers]
             # Interleaved per level, so a burst of load from elsewhere on the machine
             # hits both sides of a comparison alike.
-            results: dict[int, dict[str, dict[str, Any]]] = {}
+            results: dict[int, list[dict[str, dict[str, Any]]]] = {}
             for concurrency in levels:
                 load = (limit, seconds, concurrency)
-                results[concurrency] = {
-                    "bare_list": _measure(bare_port, ["/bare/list"], None, folder,
+                results[concurrency] = [{
+                    "bare_list": _measure(bare, bare_port, ["/bare/list"], None, folder,
                                           f"bare_list@{concurrency}", *load),
-                    "list": _measure(api_port, list_paths, token, folder,
+                    "list": _measure(api, api_port, list_paths, token, folder,
                                      f"list@{concurrency}", *load),
-                    "bare_explanation": _measure(bare_port, ["/bare/explanation"], None,
+                    "bare_explanation": _measure(bare, bare_port, ["/bare/explanation"], None,
                                                  folder, f"bare_explanation@{concurrency}",
                                                  *load),
-                    "explanation": _measure(api_port, explanation_paths, token, folder,
+                    "explanation": _measure(api, api_port, explanation_paths, token, folder,
                                             f"explanation@{concurrency}", *load),
-                }
+                } for _ in range(rounds)]
             sizes = {"list": len(first.content), "explanation": len(explanation.content)}
         finally:
             _stop(api)
             if bare is not None:
                 _stop(bare)
-    _report(dealers, seed, limit, seconds, setup, ready_s, sizes, results)
+    _report(dealers, seed, limit, seconds, rounds, setup, ready_s, sizes, results)
 
 
-def _report(dealers: int, seed: int, limit: int, seconds: float, setup: dict[str, Any],
-            ready_s: float, sizes: dict[str, int],
-            results: dict[int, dict[str, dict[str, Any]]]) -> None:
+def _median_round(rounds: list[dict[str, dict[str, Any]]], value: Any) -> dict[str, Any]:
+    """The round whose ``value(round)`` is the median (the lower one of an even count)."""
+    ordered = sorted(rounds, key=value)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def _report(dealers: int, seed: int, limit: int, seconds: float, rounds: int,
+            setup: dict[str, Any], ready_s: float, sizes: dict[str, int],
+            results: dict[int, list[dict[str, dict[str, Any]]]]) -> None:
     rows = []
     verdicts = []
-    for concurrency, measured in results.items():
+
+    def share(measured: dict[str, dict[str, Any]]) -> float:
+        return float(measured["list"]["rps"] / measured["bare_list"]["rps"])
+
+    def gap(measured: dict[str, dict[str, Any]]) -> float:
+        return float(measured["explanation"]["p99_ms"] - measured["bare_explanation"]["p99_ms"])
+
+    for concurrency, measured_rounds in results.items():
         for label, kind, key in (
             ("bare FastAPI, list-size payload", "list", "bare_list"),
             ("GET /api/v1/dealers/ranked?limit=100", "list", "list"),
             ("bare FastAPI, explanation-size payload", "explanation", "bare_explanation"),
             ("GET /api/v1/dealers/{n}/explanation", "explanation", "explanation"),
         ):
-            result = measured[key]
-            rows.append({"connections": concurrency, "endpoint": label, "bytes": sizes[kind],
-                         "requests": result["requests"], "errors": result["errors"],
-                         "rps": result["rps"], "p50 ms": result["p50_ms"],
-                         "p99 ms": result["p99_ms"]})
-        share = measured["list"]["rps"] / measured["bare_list"]["rps"]
-        gap = measured["explanation"]["p99_ms"] - measured["bare_explanation"]["p99_ms"]
+            for number, measured in enumerate(measured_rounds, start=1):
+                result = measured[key]
+                rows.append({"connections": concurrency, "round": number, "endpoint": label,
+                             "bytes": sizes[kind], "requests": result["requests"],
+                             "errors": result["errors"], "rps": result["rps"],
+                             "p50 ms": result["p50_ms"], "p99 ms": result["p99_ms"],
+                             "server CPU us/request": result["cpu_us"]})
+        shares = sorted(share(measured) for measured in measured_rounds)
+        gaps = sorted(gap(measured) for measured in measured_rounds)
+        middle = _median_round(measured_rounds, share)
+        list_share = share(middle)
+        cpu_ratio = middle["list"]["cpu_us"] / middle["bare_list"]["cpu_us"]
+        explanation_gap = gap(_median_round(measured_rounds, gap))
         verdicts.append(
-            f"- {concurrency} connection(s): ranked list at {share:.0%} of the bare "
-            f"endpoint's throughput (target >= {LIST_TARGET_SHARE:.0%}: "
-            f"{'met' if share >= LIST_TARGET_SHARE else 'NOT met'}); explanation p99 "
-            f"{gap:+.2f} ms against the bare endpoint's (target <= "
+            f"- {concurrency} connection(s), median of {len(measured_rounds)} rounds: ranked "
+            f"list at {list_share:.0%} of the bare endpoint's throughput (rounds "
+            f"{', '.join(f'{value:.0%}' for value in shares)}; target >= "
+            f"{LIST_TARGET_SHARE:.0%}: {'met' if list_share >= LIST_TARGET_SHARE else 'NOT met'}"
+            f"; CPU per request {cpu_ratio:.2f}x the bare endpoint's); explanation p99 "
+            f"{explanation_gap:+.2f} ms against the bare endpoint's (rounds "
+            f"{', '.join(f'{value:+.2f}' for value in gaps)}; target <= "
             f"+{EXPLANATION_P99_SLACK_MS:g} ms: "
-            f"{'met' if gap <= EXPLANATION_P99_SLACK_MS else 'NOT met'})."
+            f"{'met' if explanation_gap <= EXPLANATION_P99_SLACK_MS else 'NOT met'})."
         )
     setup_line = (
         f"Setup: generate {setup['generate_s']:.0f} s, ingest {setup['ingest_s']:.0f} s, "
@@ -336,8 +375,9 @@ def _report(dealers: int, seed: int, limit: int, seconds: float, setup: dict[str
         f"`python -m benchmarks api` on a generated world of {dealers:,} licensees (seed "
         f"{seed}), scored as of {AS_OF}; one uvicorn worker for the API (`dealer-risk serve`) "
         "and one for the bare app. Load from a second process on 127.0.0.1 over keep-alive "
-        f"connections, closed loop, at most {limit:,} requests or {seconds:g} s per endpoint "
-        "and load level after a warm-up. API requests carry a supervisor's token and each "
+        f"connections, closed loop, at most {limit:,} requests or {seconds:g} s per endpoint, "
+        f"load level and round after a warm-up; {rounds} rounds of the four endpoints in "
+        "turn per level. API requests carry a supervisor's token and each "
         "writes its audit row (SQLite store) before it is answered; list requests cycle "
         "through the first ten pages, explanations through the first thousand licensees. "
         "The bare endpoints return the same bytes, prebuilt, from an `async def` handler: "
