@@ -61,10 +61,10 @@ PENDING_ADMIN = "Bearer admin-token-made-by-the-fixture"
 class AdminAuth:
     """The admin's token on every case but those sent without credentials on purpose."""
 
-    def get(self, case: Any, context: Any) -> str:
+    def get(self, _case: Any, _context: Any) -> str:
         return ADMIN.get("Authorization", PENDING_ADMIN)
 
-    def set(self, case: Any, data: str, context: Any) -> None:
+    def set(self, case: Any, data: str, _context: Any) -> None:
         case.headers = {**(case.headers or {}), "Authorization": data}
 
 
