@@ -100,12 +100,9 @@ class AuditWriter:
     :meth:`start`, stop it with :meth:`close` (which drains the thread's queue).
     """
 
-    def __init__(self, engine: Engine, checkpoint_seconds: float = CHECKPOINT_SECONDS,
-                 inline: bool | None = None) -> None:
+    def __init__(self, engine: Engine, checkpoint_seconds: float = CHECKPOINT_SECONDS) -> None:
         self.engine = engine
         self.checkpoint_seconds = checkpoint_seconds
-        #: Commit on the event loop (SQLite only, by default): see :meth:`_flush_inline`.
-        self.inline = (engine.dialect.name == "sqlite") if inline is None else inline
         self._pending: dict[asyncio.AbstractEventLoop, list[tuple[Any, asyncio.Future[None]]]] = {}
         self._inline_connection: Any = None
         #: Rows committed by this writer since it was made.
@@ -136,6 +133,11 @@ class AuditWriter:
     def sqlite(self) -> bool:
         """Whether the store is SQLite (whose write-ahead log this writer checkpoints)."""
         return self.engine.dialect.name == "sqlite"
+
+    @property
+    def inline(self) -> bool:
+        """Whether groups are committed on the event loop (SQLite): see :meth:`_flush_inline`."""
+        return self.sqlite
 
     def start(self) -> None:
         """Start the writer thread (and on SQLite the checkpoint thread)."""
