@@ -18,6 +18,10 @@ never behind what was disclosed. To keep that cheap under load:
 - on SQLite the writer's connection never checkpoints the write-ahead log itself (a
   checkpoint syncs the database file, which held some commits for milliseconds); a
   second thread checkpoints every second, beside the writes, without blocking them.
+  Under steady load that alone never lets the log start over (some commit always lands
+  during the checkpoint), so it grew by about 12 MB a second and every commit extended
+  the file; once the log holds ``RESTART_PAGES`` pages the thread also restarts it,
+  holding writers for the moment that takes, and commits overwrite the same file again.
 
 The rows live in the store, so every worker's rows land in the same table.
 """
@@ -49,6 +53,14 @@ SERVED_BY = f"{socket.gethostname()}:{os.getpid()}"
 _BATCH_ROWS = 500
 #: How often the SQLite checkpoint thread folds the write-ahead log into the database.
 CHECKPOINT_SECONDS = 1.0
+#: Pages in the SQLite write-ahead log beyond which the checkpoint thread restarts it
+#: (16 MiB at 4 KiB a page; a commit of a few audit rows writes two or three pages).
+RESTART_PAGES = 4096
+#: How long a restart waits for a writer or reader to finish before it tries next round.
+RESTART_WAIT_MS = 200
+#: The size the writers cut the log file back to when it starts over (bytes): bounds the
+#: disk a burst (an ingest, say) leaves behind, well above what a second of load writes.
+LOG_SIZE_LIMIT = 64 * 1024 * 1024
 #: The columns an entry fills, in the order of :meth:`AuditEntry.values`.
 COLUMNS = ("at", "user_name", "role", "action", "resource", "model_version", "as_of", "detail")
 
@@ -172,6 +184,7 @@ class AuditWriter:
             cursor = connection.cursor()
             if self._checkpointer is not None:
                 cursor.execute("PRAGMA wal_autocheckpoint=0")
+            cursor.execute(f"PRAGMA journal_size_limit={LOG_SIZE_LIMIT}")
             if busy_timeout_ms is not None:
                 cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             cursor.close()
@@ -181,7 +194,11 @@ class AuditWriter:
         """Every CHECKPOINT_SECONDS, fold newly committed audit rows into the database.
 
         A passive checkpoint runs beside writers and readers without blocking either; if a
-        reader holds back part of the log, the next round takes the rest.
+        reader holds back part of the log, the next round takes the rest. When the log has
+        grown past RESTART_PAGES, a restart checkpoint follows: it waits for the writer of
+        the moment, holds new writers (on SQLite the loop hands them to the writer thread)
+        while it copies the few pages committed since, and makes the next commit start the
+        log over. If readers or writers keep it waiting too long, the next round tries again.
         """
         written = self.rows_written
         while not self._stopped.wait(self.checkpoint_seconds):
@@ -189,10 +206,28 @@ class AuditWriter:
                 continue
             written = self.rows_written
             try:
-                with self.engine.connect() as connection:
-                    connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                self.checkpoint()
             except Exception:  # the next round tries again; the rows are committed
                 logger.exception("could not checkpoint the store's write-ahead log")
+
+    def checkpoint(self) -> tuple[int, int]:
+        """One round of the checkpoint thread: (pages in the log, pages copied) after it."""
+        with self.engine.connect() as connection:
+            _, pages, copied = connection.exec_driver_sql(
+                "PRAGMA wal_checkpoint(PASSIVE)").one()
+            if pages > RESTART_PAGES:
+                waits = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+                connection.exec_driver_sql(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
+                try:
+                    busy, pages, copied = connection.exec_driver_sql(
+                        "PRAGMA wal_checkpoint(RESTART)").one()
+                finally:
+                    # The pooled connection's next user waits as long as before.
+                    connection.exec_driver_sql(f"PRAGMA busy_timeout={int(waits)}")
+                if busy:
+                    logger.info("the write-ahead log (%d pages) was busy; restarting it "
+                                "next round", pages)
+        return int(pages), int(copied)
 
     def submit(self, entry: AuditEntry) -> asyncio.Future[None]:
         """Queue ``entry``; the future completes once it is committed (AuditUnavailable if not).
