@@ -216,7 +216,7 @@ class AuditWriter:
             _, pages, copied = connection.exec_driver_sql(
                 "PRAGMA wal_checkpoint(PASSIVE)").one()
             if pages > RESTART_PAGES:
-                waits = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+                waits = connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
                 connection.exec_driver_sql(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
                 try:
                     busy, pages, copied = connection.exec_driver_sql(
