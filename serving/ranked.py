@@ -11,7 +11,9 @@ import csv
 import io
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +51,26 @@ class Page:
     positions: npt.NDArray[np.int64]
     total: int
     next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class RenderedPage:
+    """A page as answered: its body and headers, and what its audit row says.
+
+    The API keeps these per state (``ServingState.pages``): the same request to the same
+    state gets the same page, so only the audit row is written anew.
+    """
+
+    body: bytes
+    media_type: str
+    headers: Mapping[str, str]
+    action: str
+    detail: Mapping[str, Any]
+
+    @property
+    def nbytes(self) -> int:
+        """The body's size (what the memo counts)."""
+        return len(self.body)
 
 
 def parse_cursor(cursor: str | None, state: ServingState) -> int:

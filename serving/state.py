@@ -23,9 +23,9 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +39,9 @@ from models.bundle import ModelBundle
 from models.registry import REGISTERED_MODEL_NAME, champion_version, load_bundle
 from models.scoring import latest_score_list, rankable_features, score_features
 from serving.schemas import RankedItemPublic
+
+if TYPE_CHECKING:
+    from serving.ranked import RenderedPage
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +110,56 @@ class ExplanationTable:
     sentence_codes: npt.NDArray[np.int32]
 
 
+class Sized(Protocol):
+    """What a :class:`Memo` holds: values that know their size in bytes."""
+
+    @property
+    def nbytes(self) -> int:
+        """About how much memory the value holds."""
+
+
+Value = TypeVar("Value", bound=Sized)
+
+
+class Memo(Generic[Value]):
+    """Answers computed from one state, kept for the next identical request.
+
+    A state never changes, so an answer that depends only on it and the request stays
+    right for as long as the state is served, and goes with it. Bounded by count and by
+    bytes; the oldest entry goes first. Used on the event loop only (no lock).
+    """
+
+    def __init__(self, entries: int, nbytes: int) -> None:
+        self.max_entries = entries
+        self.max_bytes = nbytes
+        self.nbytes = 0
+        self._values: dict[Hashable, Value] = {}
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def get(self, key: Hashable) -> Value | None:
+        """The value kept for ``key``, if any."""
+        return self._values.get(key)
+
+    def put(self, key: Hashable, value: Value) -> None:
+        """Keep ``value`` for ``key`` (unless it alone is over the byte bound)."""
+        if value.nbytes > self.max_bytes or key in self._values:
+            return
+        self._values[key] = value
+        self.nbytes += value.nbytes
+        while len(self._values) > self.max_entries or self.nbytes > self.max_bytes:
+            oldest = next(iter(self._values))
+            self.nbytes -= self._values.pop(oldest).nbytes
+
+
+#: Rendered pages of the ranked list kept per state: the first pages of each filter a
+#: field division uses, with room to spare, and at most 64 MiB (a 1,000-row CSV export
+#: is about 200 KB).
+PAGE_MEMO_ENTRIES = 1024
+PAGE_MEMO_BYTES = 64 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class ServingState:
     """Everything one request needs, loaded completely before it is published."""
@@ -120,6 +173,11 @@ class ServingState:
     loaded_at: dt.datetime
     signature: tuple[str, int | None, int | None]
     notes: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def pages(self) -> Memo[RenderedPage]:
+        """The ranked list's pages rendered from this state (see ``serving.ranked``)."""
+        return Memo(PAGE_MEMO_ENTRIES, PAGE_MEMO_BYTES)
 
     @functools.cached_property
     def list_token(self) -> str:

@@ -9,13 +9,21 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from serving.dealers import read_dealer, read_profile
-from serving.deps import EngineDep, InspectorDep, ServingStateDep, authorize, serving_state
+from serving.deps import (
+    Caller,
+    EngineDep,
+    InspectorDep,
+    ServingStateDep,
+    authorize,
+    serving_state,
+)
 from serving.explain import explanation_json
 from serving.problems import problem_responses
 from serving.query import ApiRoute, parse_path, parse_query, query_parameters
 from serving.ranked import (
     CURSOR_PATTERN,
     RankedFilters,
+    RenderedPage,
     StaleCursor,
     page_csv,
     page_json,
@@ -23,6 +31,7 @@ from serving.ranked import (
     select_page,
 )
 from serving.schemas import DealerPublic, ExplanationPublic, RankedPagePublic
+from serving.state import ServingState
 from serving.users import Role
 
 router = APIRouter(route_class=ApiRoute, prefix="/api/v1/dealers", tags=["dealers"])
@@ -68,6 +77,24 @@ async def ranked_list(request: Request) -> Response:
     # query is validated in one go (see serving/query.py).
     caller = await authorize(request, Role.INSPECTOR)
     serving = serving_state(request)
+    # A page depends only on the state, the query string, the caller's division and
+    # whether Accept asks for CSV, so it is rendered once per state and kept; every
+    # request still writes its own audit row, committed before the page is sent.
+    key = (request.scope["query_string"], caller.user.division, _accepts_csv(request))
+    page = serving.pages.get(key)
+    if page is None:
+        page = _render_page(request, caller, serving)
+        serving.pages.put(key, page)
+    await caller.record(page.action, request.scope["path"], serving, dict(page.detail))
+    return Response(page.body, media_type=page.media_type, headers=page.headers)
+
+
+def _accepts_csv(request: Request) -> bool:
+    return "text/csv" in request.headers.get("accept", "")
+
+
+def _render_page(request: Request, caller: Caller, serving: ServingState) -> RenderedPage:
+    """The page a ranked-list request asks for (422, 403 or 409 if it cannot have one)."""
     query = parse_query(RankedQuery, request)
     field_division = query.field_division
     if caller.user.division is not None:
@@ -81,25 +108,20 @@ async def ranked_list(request: Request) -> Response:
     except StaleCursor as stale:
         raise HTTPException(409, "the ranked list changed since this cursor was issued "
                                  "(a new model or list); start again without a cursor") from stale
-    wants_csv = query.format == "csv" or (
-        query.format is None and "text/csv" in request.headers.get("accept", ""))
+    wants_csv = query.format == "csv" or (query.format is None and _accepts_csv(request))
     detail = {"filters": {k: v for k, v in vars(filters).items() if v is not None},
               "limit": query.limit, "cursor": query.cursor,
               "returned": int(page.positions.size), "list_id": serving.list_id}
-    # The row is committed while the body is built, and before it is sent.
-    audited = caller.begin("ranked.export" if wants_csv else "ranked.read",
-                           request.scope["path"], serving, detail)
     headers = {"X-Model-Version": serving.model_version, "X-As-Of": serving.as_of.isoformat()}
     if page.next_cursor:
         headers["X-Next-Cursor"] = page.next_cursor
     if wants_csv:
         filename = f"ranked-{serving.as_of.isoformat()}-v{serving.model_version}.csv"
         headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-        body, media_type = page_csv(serving, page).encode(), "text/csv"
-    else:
-        body, media_type = page_json(serving, page, query.limit), "application/json"
-    await caller.committed(audited)
-    return Response(body, media_type=media_type, headers=headers)
+        return RenderedPage(page_csv(serving, page).encode(), "text/csv", headers,
+                            "ranked.export", detail)
+    return RenderedPage(page_json(serving, page, query.limit), "application/json", headers,
+                        "ranked.read", detail)
 
 
 @router.get(

@@ -44,6 +44,22 @@ def test_reads_exports_explanations_and_what_ifs_are_audited(
     assert (page["model_version"], page["as_of"]) == ("1", AS_OF)
 
 
+def test_every_read_of_a_kept_page_is_audited(
+    client: TestClient, served_home: ServedHome, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The second read is answered from the page kept for the state; it is still a read.
+    token = add_user_at(served_home.home, monkeypatch, "repeat_reader", "inspector")
+    headers = {"Authorization": f"Bearer {token}"}
+    for _ in range(3):
+        assert client.get("/api/v1/dealers/ranked", params={"limit": 4, "state": "AZ"},
+                          headers=headers).status_code == 200
+    page = client.get("/api/v1/audit", params={"user": "repeat_reader"},
+                      headers=served_home.headers("supervisor")).json()
+    assert [row["action"] for row in page["items"]] == ["ranked.read"] * 3
+    assert len({row["event_id"] for row in page["items"]}) == 3
+    assert all(row["detail"]["filters"] == {"state": "AZ"} for row in page["items"])
+
+
 def test_audit_log_filters_and_pages(client: TestClient, served_home: ServedHome) -> None:
     headers = served_home.headers("supervisor")
     for _ in range(3):
