@@ -125,8 +125,11 @@ class Memo(Generic[Value]):
     """Answers computed from one state, kept for the next identical request.
 
     A state never changes, so an answer that depends only on it and the request stays
-    right for as long as the state is served, and goes with it. Bounded by count and by
-    bytes; the oldest entry goes first. Used on the event loop only (no lock).
+    right for as long as the state is served, and goes with it. An answer is kept once
+    it has been asked for twice among the last ``entries`` distinct keys: a one-off
+    request (someone jumping around the list) neither pays for keeping its answer nor
+    pushes out one that is asked for again and again. Bounded by count and by bytes; the
+    oldest entry goes first. Used on the event loop only (no lock).
     """
 
     def __init__(self, entries: int, nbytes: int) -> None:
@@ -134,6 +137,7 @@ class Memo(Generic[Value]):
         self.max_bytes = nbytes
         self.nbytes = 0
         self._values: dict[Hashable, Value] = {}
+        self._seen: set[Hashable] = set()
 
     def __len__(self) -> int:
         return len(self._values)
@@ -142,15 +146,22 @@ class Memo(Generic[Value]):
         """The value kept for ``key``, if any."""
         return self._values.get(key)
 
-    def put(self, key: Hashable, value: Value) -> None:
-        """Keep ``value`` for ``key`` (unless it alone is over the byte bound)."""
-        if value.nbytes > self.max_bytes or key in self._values:
-            return
+    def put(self, key: Hashable, value: Value) -> bool:
+        """Offer ``value`` for ``key``; whether it is kept (see the class)."""
+        if key in self._values or value.nbytes > self.max_bytes:
+            return False
+        if key not in self._seen:
+            if len(self._seen) >= self.max_entries:
+                self._seen.clear()
+            self._seen.add(key)
+            return False
+        self._seen.discard(key)
         self._values[key] = value
         self.nbytes += value.nbytes
         while len(self._values) > self.max_entries or self.nbytes > self.max_bytes:
             oldest = next(iter(self._values))
             self.nbytes -= self._values.pop(oldest).nbytes
+        return True
 
 
 #: Rendered pages of the ranked list kept per state: the first pages of each filter a
