@@ -93,8 +93,10 @@ def explanations_add_up(ctx: Any, response: Any, case: Any) -> bool | None:
     """base_value + sum(shap_value) = raw_score on every explanation the API gives."""
     if response.status_code != 200 or "contributions" not in response.text:
         return None
-    EXPLAINED.append(case.path)
     body = response.json()
+    if not isinstance(body, dict) or "contributions" not in body:
+        return None  # another answer quoting the word: the audit log, say
+    EXPLAINED.append(case.path)
     total = math.fsum(item["shap_value"] for item in body["contributions"])
     assert abs(body["base_value"] + total - body["raw_score"]) <= 1e-6, body
     return None
