@@ -78,8 +78,9 @@ async def ranked_list(request: Request) -> Response:
     caller = await authorize(request, Role.INSPECTOR)
     serving = serving_state(request)
     # A page depends only on the state, the query string, the caller's division and
-    # whether Accept asks for CSV, so it is rendered once per state and kept; every
-    # request still writes its own audit row, committed before the page is sent.
+    # whether Accept asks for CSV, so the state keeps it once it is asked for twice
+    # (serving.state.Memo); every request still writes its own audit row, committed
+    # before the page is sent.
     key = (request.scope["query_string"], caller.user.division, _accepts_csv(request))
     page = serving.pages.get(key)
     if page is None:
