@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from features.catalogue import FEATURE_NAMES
 from serving.users import USER_NAME_PATTERN, Role
 
+#: The longest license number a request may name (ATF's have 15 to 20 characters).
+LICENSE_NUMBER_MAX_LENGTH = 32
+
 
 class Stamped(BaseModel):
     """Which model version and as-of date the numbers of a response come from."""
@@ -204,7 +207,7 @@ class WhatIfCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    license_number: str = Field(min_length=1, max_length=32)
+    license_number: str = Field(min_length=1, max_length=LICENSE_NUMBER_MAX_LENGTH)
     changes: dict[str, float | None] = Field(
         default_factory=dict,
         description="Feature name -> new value (null: unknown). Names are the model's "

@@ -50,7 +50,12 @@ from serving.pages.sessions import (
     read_session,
 )
 from serving.ranked import Page, RankedFilters, page_csv
-from serving.schemas import ExplanationBase, WhatIfCreate, WhatIfPublic
+from serving.schemas import (
+    LICENSE_NUMBER_MAX_LENGTH,
+    ExplanationBase,
+    WhatIfCreate,
+    WhatIfPublic,
+)
 from serving.state import ServingState
 from serving.users import Role, User, find_user
 
@@ -133,7 +138,7 @@ def page_role(role: Role) -> Any:
 
 PageUserDep = Annotated[User, Depends(page_user)]
 PageSupervisorDep = Annotated[User, Depends(page_role(Role.SUPERVISOR))]
-LicenseNumber = Annotated[str, Path(min_length=1, max_length=32)]
+LicenseNumber = Annotated[str, Path(min_length=1, max_length=LICENSE_NUMBER_MAX_LENGTH)]
 
 
 def _auditor(request: Request, user: User) -> Auditor:

@@ -30,14 +30,20 @@ from serving.ranked import (
     parse_cursor,
     select_page,
 )
-from serving.schemas import DealerPublic, ExplanationPublic, RankedPagePublic
+from serving.schemas import (
+    LICENSE_NUMBER_MAX_LENGTH,
+    DealerPublic,
+    ExplanationPublic,
+    RankedPagePublic,
+)
 from serving.state import ServingState
 from serving.users import Role
 
 router = APIRouter(route_class=ApiRoute, prefix="/api/v1/dealers", tags=["dealers"])
 
 LicenseNumber = Annotated[
-    str, Path(min_length=1, max_length=32, description="e.g. 9-99-001-01-ZZ-00001")
+    str, Path(min_length=1, max_length=LICENSE_NUMBER_MAX_LENGTH,
+              description="e.g. 9-99-001-01-ZZ-00001")
 ]
 _CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}}},
@@ -150,7 +156,7 @@ def dealer(
 class LicensePath(BaseModel):
     """The explanation's path parameter (validated in the handler: see ``explanation``)."""
 
-    license_number: str = Field(min_length=1, max_length=32,
+    license_number: str = Field(min_length=1, max_length=LICENSE_NUMBER_MAX_LENGTH,
                                 description="e.g. 9-99-001-01-ZZ-00001")
 
 
