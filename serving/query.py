@@ -23,8 +23,10 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
 Model = TypeVar("Model", bound=BaseModel)
-#: How many accepted query strings a route remembers (see ``ApiRoute``).
+#: How many accepted query strings a route remembers (see ``ApiRoute``), and the longest
+#: it remembers: it runs before authentication, so neither may be left to the caller.
 ACCEPTED_QUERY_STRINGS = 4096
+ACCEPTED_QUERY_BYTES = 512
 
 
 def _validated(model: type[Model], values: dict[str, Any], where: str) -> Model:
@@ -121,9 +123,10 @@ class ApiRoute(APIRoute):
                          "msg": "is not a parameter of this operation"}
                         for name in dict.fromkeys(unknown)
                     ])
-                if len(accepted) >= ACCEPTED_QUERY_STRINGS:
-                    accepted.clear()
-                accepted.add(query_string)
+                if len(query_string) <= ACCEPTED_QUERY_BYTES:
+                    if len(accepted) >= ACCEPTED_QUERY_STRINGS:
+                        accepted.clear()
+                    accepted.add(query_string)
             return await handle(request)
 
         return handle_documented

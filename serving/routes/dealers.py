@@ -41,6 +41,10 @@ from serving.users import Role
 
 router = APIRouter(route_class=ApiRoute, prefix="/api/v1/dealers", tags=["dealers"])
 
+#: The longest query string whose page is kept (every real one is far shorter; a query
+#: can repeat a parameter, so its length is up to the caller).
+KEPT_QUERY_BYTES = 1024
+
 LicenseNumber = Annotated[
     str, Path(min_length=1, max_length=LICENSE_NUMBER_MAX_LENGTH,
               description="e.g. 9-99-001-01-ZZ-00001")
@@ -87,11 +91,13 @@ async def ranked_list(request: Request) -> Response:
     # whether Accept asks for CSV, so the state keeps it once it is asked for twice
     # (serving.state.Memo); every request still writes its own audit row, committed
     # before the page is sent.
-    key = (request.scope["query_string"], caller.user.division, _accepts_csv(request))
+    query_string: bytes = request.scope["query_string"]
+    key = (query_string, caller.user.division, _accepts_csv(request))
     page = serving.pages.get(key)
     if page is None:
         page = _render_page(request, caller, serving)
-        serving.pages.put(key, page)
+        if len(query_string) <= KEPT_QUERY_BYTES:  # keys are bounded too, not just pages
+            serving.pages.put(key, page)
     await caller.record(page.action, request.scope["path"], serving, dict(page.detail))
     return Response(page.body, media_type=page.media_type, headers=page.headers)
 
