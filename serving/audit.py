@@ -12,7 +12,8 @@ never behind what was disclosed. To keep that cheap under load:
 - on PostgreSQL, whose commit is a round trip and a flush to disk, one writer thread per
   process commits whatever has queued up while the loop goes on;
 - a handler submits its row as soon as it knows what it will disclose and awaits the
-  commit only before answering, so the commit overlaps the building of the body;
+  commit only before answering, so the commit overlaps whatever is still to build (an
+  explanation's body; a list page is built first, as its row records its length);
 - the row's values are converted for the driver when it is submitted, so the writer
   thread needs the interpreter only for a moment per batch;
 - on SQLite the writer's connection never checkpoints the write-ahead log itself (a
@@ -21,7 +22,8 @@ never behind what was disclosed. To keep that cheap under load:
   Under steady load that alone never lets the log start over (some commit always lands
   during the checkpoint), so it grew by about 12 MB a second and every commit extended
   the file; once the log holds ``RESTART_PAGES`` pages the thread also restarts it,
-  holding writers for the moment that takes, and commits overwrite the same file again.
+  holding writers for the moment that takes (at most ``RESTART_WAIT_MS``, backing off
+  while a long reader keeps the log busy), and commits overwrite the same file again.
 
 The rows live in the store, so every worker's rows land in the same table.
 """
@@ -36,7 +38,9 @@ import logging
 import os
 import queue
 import socket
+import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,11 +60,10 @@ CHECKPOINT_SECONDS = 1.0
 #: Pages in the SQLite write-ahead log beyond which the checkpoint thread restarts it
 #: (16 MiB at 4 KiB a page; a commit of a few audit rows writes two or three pages).
 RESTART_PAGES = 4096
-#: How long a restart waits for a writer or reader to finish before it tries next round.
-RESTART_WAIT_MS = 200
-#: The size the writers cut the log file back to when it starts over (bytes): bounds the
-#: disk a burst (an ingest, say) leaves behind, well above what a second of load writes.
-LOG_SIZE_LIMIT = 64 * 1024 * 1024
+#: How long a restart waits for writers and readers (it holds new writers meanwhile),
+#: and the longest it backs off for after finding the log busy (a long read, a load).
+RESTART_WAIT_MS = 50
+RESTART_BACKOFF_SECONDS = 30.0
 #: The columns an entry fills, in the order of :meth:`AuditEntry.values`.
 COLUMNS = ("at", "user_name", "role", "action", "resource", "model_version", "as_of", "detail")
 
@@ -102,6 +105,13 @@ def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) ->
             future.set_result(None)
         else:
             future.set_exception(AuditUnavailable(str(error)))
+
+
+def _locked(error: BaseException) -> bool:
+    """Whether ``error`` is SQLite's "database is locked" (another writer holds the file)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(error, sqlite3.OperationalError) and code in (
+        sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 class AuditWriter:
@@ -184,7 +194,6 @@ class AuditWriter:
             cursor = connection.cursor()
             if self._checkpointer is not None:
                 cursor.execute("PRAGMA wal_autocheckpoint=0")
-            cursor.execute(f"PRAGMA journal_size_limit={LOG_SIZE_LIMIT}")
             if busy_timeout_ms is not None:
                 cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             cursor.close()
@@ -201,33 +210,44 @@ class AuditWriter:
         log over. If readers or writers keep it waiting too long, the next round tries again.
         """
         written = self.rows_written
+        backoff, restart_after = self.checkpoint_seconds, 0.0
         while not self._stopped.wait(self.checkpoint_seconds):
             if self.rows_written == written:
                 continue
             written = self.rows_written
             try:
-                self.checkpoint()
+                restarted = self.checkpoint(restart=time.monotonic() >= restart_after)
             except Exception:  # the next round tries again; the rows are committed
                 logger.exception("could not checkpoint the store's write-ahead log")
+                continue
+            if restarted is False:  # busy: each try holds writers, so try less often
+                backoff = min(backoff * 2, RESTART_BACKOFF_SECONDS)
+                restart_after = time.monotonic() + backoff
+            elif restarted:
+                backoff = self.checkpoint_seconds
 
-    def checkpoint(self) -> tuple[int, int]:
-        """One round of the checkpoint thread: (pages in the log, pages copied) after it."""
+    def checkpoint(self, restart: bool = True) -> bool | None:
+        """One round of the checkpoint thread.
+
+        Whether the log was restarted: None when it did not need to be (or ``restart`` is
+        false), False when readers or writers kept it busy past RESTART_WAIT_MS.
+        """
         with self.engine.connect() as connection:
-            _, pages, copied = connection.exec_driver_sql(
-                "PRAGMA wal_checkpoint(PASSIVE)").one()
-            if pages > RESTART_PAGES:
+            _, pages, _ = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+            if restart and pages > RESTART_PAGES:
                 waits = connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
                 connection.exec_driver_sql(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
                 try:
-                    busy, pages, copied = connection.exec_driver_sql(
+                    busy, pages, _ = connection.exec_driver_sql(
                         "PRAGMA wal_checkpoint(RESTART)").one()
                 finally:
                     # The pooled connection's next user waits as long as before.
                     connection.exec_driver_sql(f"PRAGMA busy_timeout={int(waits)}")
                 if busy:
                     logger.info("the write-ahead log (%d pages) was busy; restarting it "
-                                "next round", pages)
-        return int(pages), int(copied)
+                                "later", pages)
+                return not busy
+        return None
 
     def submit(self, entry: AuditEntry) -> asyncio.Future[None]:
         """Queue ``entry``; the future completes once it is committed (AuditUnavailable if not).
@@ -270,11 +290,14 @@ class AuditWriter:
             if self._inline_connection is None:
                 self._inline_connection = self._connect(busy_timeout_ms=0)
             self._insert(self._inline_connection, [parameters for parameters, _ in batch])
-        except Exception:
-            connection, self._inline_connection = self._inline_connection, None
-            if connection is not None:
-                with contextlib.suppress(Exception):
-                    connection.invalidate()
+        except Exception as error:
+            # Only locked: the insert was rolled back and the connection is fine to keep
+            # (reopening it on the loop would cost more); anything else, start afresh.
+            if not _locked(error):
+                connection, self._inline_connection = self._inline_connection, None
+                if connection is not None:
+                    with contextlib.suppress(Exception):
+                        connection.invalidate()
             for item in batch:
                 self._queue.put(item)
             return

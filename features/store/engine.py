@@ -28,6 +28,11 @@ def _alembic_config(engine: Engine) -> Config:
     return config
 
 
+#: The size (bytes) SQLite cuts its write-ahead log file back to when the log starts over,
+#: so a burst of writes (an ingest) leaves no more than this on disk beside the database.
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+
 def _enable_sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
@@ -36,6 +41,7 @@ def _enable_sqlite_pragmas(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         cursor.close()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import shutil
 import sqlite3
@@ -166,7 +167,7 @@ def test_a_locked_sqlite_store_never_holds_up_the_event_loop(tmp_path: Path) -> 
 
 def _log_pages(store: Path) -> int:
     """Pages in the SQLite write-ahead log now (the ones a new checkpoint would look at)."""
-    with sqlite3.connect(store) as connection:
+    with contextlib.closing(sqlite3.connect(store)) as connection:
         pages: int = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
     return pages
 
@@ -205,7 +206,38 @@ def test_sqlite_log_starts_over_under_steady_writes(
         # never started over would hold more than rows * 2/3 pages (measured: 23,665 for
         # 14,832 rows); restarted, it holds the last round's or so (measured: 150).
         assert _log_pages(store) < rows / 2
+        with engine.connect() as connection:  # and every row answered is in the table
+            assert connection.exec_driver_sql("SELECT count(*) FROM audit_log").scalar() == rows
     finally:
         stop.set()
         writer.close()
         engine.dispose()
+
+
+def test_a_log_kept_busy_by_a_reader_is_restarted_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A restart holds new writers while it waits for readers; a long reader must cost
+    # them at most RESTART_WAIT_MS per try, and the rows go on being written.
+    monkeypatch.setattr(audit, "RESTART_PAGES", 1)
+    store = tmp_path / "store.db"
+    engine = open_store(f"sqlite:///{store}")
+    writer = AuditWriter(engine)  # not started: each write commits in place
+    assert asyncio.run(_write_all(writer, range(5))) == [None] * 5
+    reader = sqlite3.connect(store, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM audit_log").fetchone() == (5,)
+        assert asyncio.run(_write_all(writer, range(5, 10))) == [None] * 5
+        started = time.monotonic()
+        assert writer.checkpoint() is False  # the reader still reads the log
+        assert time.monotonic() - started < 2.0
+        assert asyncio.run(_write_all(writer, range(10, 15))) == [None] * 5
+        reader.execute("COMMIT")
+        assert writer.checkpoint() is True
+        assert writer.checkpoint(restart=False) is None
+    finally:
+        reader.close()
+        writer.close()
+    assert len(read_audit_log(engine, user_name="writer_test")) == 15
+    engine.dispose()
