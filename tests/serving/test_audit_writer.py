@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
 from features.store import open_store
 from serving import audit
@@ -172,16 +173,23 @@ def _log_pages(store: Path) -> int:
     return pages
 
 
+def _restarting_writer(folder: Path, monkeypatch: pytest.MonkeyPatch, restart_pages: int,
+                       **options: Any) -> tuple[Path, Engine, AuditWriter]:
+    """A new SQLite store and a writer (not started) that restarts its log past N pages."""
+    monkeypatch.setattr(audit, "RESTART_PAGES", restart_pages)
+    store = folder / "store.db"
+    engine = open_store(f"sqlite:///{store}")
+    return store, engine, AuditWriter(engine, **options)
+
+
 def test_sqlite_log_starts_over_under_steady_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Under steady load a passive checkpoint never finds the log fully copied (a commit
     # always lands while it runs), so without the restart the log never starts over:
     # every commit adds at least one page, and the file grows for as long as the load.
-    monkeypatch.setattr(audit, "RESTART_PAGES", 64)
-    store = tmp_path / "store.db"
-    engine = open_store(f"sqlite:///{store}")
-    writer = AuditWriter(engine, checkpoint_seconds=0.02)
+    store, engine, writer = _restarting_writer(tmp_path, monkeypatch, 64,
+                                               checkpoint_seconds=0.02)
     writer.start()
     stop = threading.Event()
 
@@ -219,10 +227,8 @@ def test_a_log_kept_busy_by_a_reader_is_restarted_later(
 ) -> None:
     # A restart holds new writers while it waits for readers; a long reader must cost
     # them at most RESTART_WAIT_MS per try, and the rows go on being written.
-    monkeypatch.setattr(audit, "RESTART_PAGES", 1)
-    store = tmp_path / "store.db"
-    engine = open_store(f"sqlite:///{store}")
-    writer = AuditWriter(engine)  # not started: each write commits in place
+    store, engine, writer = _restarting_writer(tmp_path, monkeypatch, 1)
+    # Not started: each write commits in place.
     assert asyncio.run(_write_all(writer, range(5))) == [None] * 5
     reader = sqlite3.connect(store, isolation_level=None)
     try:
