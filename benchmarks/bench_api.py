@@ -13,7 +13,7 @@
    ends first) over keep-alive connections on 127.0.0.1: requests per second and p50/p99,
    at two load levels (8 connections: saturation, where p99 is mostly queueing; 2
    connections: moderate load, where it is mostly service time). Each level runs R rounds
-   (7 by default) of the endpoints in turn; the verdicts use the median round, since a
+   (11 by default) of the endpoints in turn; the verdicts use the median round, since a
    virtual machine's speed drifts by tens of percent from minute to minute. Beside each
    result: the server's CPU time per request (from /proc).
 
@@ -247,7 +247,7 @@ def run(options: list[str]) -> None:
     limit = int(_option(options, "requests", "4000"))
     seconds = float(_option(options, "seconds", "20"))
     levels = [int(c) for c in _option(options, "concurrency", "8,2").split(",")]
-    rounds = int(_option(options, "rounds", "7"))
+    rounds = int(_option(options, "rounds", "11"))
     reuse = _option(options, "home", "")
     with tempfile.TemporaryDirectory(prefix="bench-api-") as directory:
         folder = Path(directory)
