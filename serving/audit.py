@@ -41,7 +41,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +78,7 @@ class AuditEntry:
     resource: str
     model_version: str | None
     as_of: dt.date | None
-    detail: dict[str, Any] = field(default_factory=dict)
+    detail: Mapping[str, Any] = field(default_factory=dict)
 
     def values(self, at: dt.datetime) -> tuple[Any, ...]:
         """The entry's values for the columns of ``audit_log``, in ``COLUMNS`` order."""

@@ -15,7 +15,7 @@ import asyncio
 import datetime as dt
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
@@ -113,7 +113,7 @@ class Auditor:
         self.user = user
 
     def _entry(self, action: str, resource: str, state: ServingState | None,
-               detail: dict[str, Any] | None) -> AuditEntry:
+               detail: Mapping[str, Any] | None) -> AuditEntry:
         return AuditEntry(
             user_name=self.user.name, role=self.user.role.value, action=action,
             resource=resource, model_version=state.model_version if state else None,
@@ -121,7 +121,7 @@ class Auditor:
         )
 
     def begin(self, action: str, resource: str, state: ServingState | None,
-              detail: dict[str, Any] | None = None) -> asyncio.Future[None]:
+              detail: Mapping[str, Any] | None = None) -> asyncio.Future[None]:
         """Submit one audit row now; pass the result to :meth:`committed` before answering.
 
         The commit then overlaps whatever the handler still has to build.
@@ -136,12 +136,12 @@ class Auditor:
             raise HTTPException(503, f"the audit log is unavailable: {error}") from error
 
     async def record(self, action: str, resource: str, state: ServingState | None,
-                     detail: dict[str, Any] | None = None) -> None:
+                     detail: Mapping[str, Any] | None = None) -> None:
         """Write one audit row and wait for its commit."""
         await self.committed(self.begin(action, resource, state, detail))
 
     def record_blocking(self, action: str, resource: str, state: ServingState | None,
-                        detail: dict[str, Any] | None = None) -> None:
+                        detail: Mapping[str, Any] | None = None) -> None:
         """:meth:`record` for handlers that run in a worker thread."""
         try:
             self.writer.write_blocking(self._entry(action, resource, state, detail))

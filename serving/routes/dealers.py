@@ -92,21 +92,19 @@ async def ranked_list(request: Request) -> Response:
     # (serving.state.Memo); every request still writes its own audit row, committed
     # before the page is sent.
     query_string: bytes = request.scope["query_string"]
-    key = (query_string, caller.user.division, _accepts_csv(request))
+    accepts_csv = "text/csv" in request.headers.get("accept", "")
+    key = (query_string, caller.user.division, accepts_csv)
     page = serving.pages.get(key)
     if page is None:
-        page = _render_page(request, caller, serving)
+        page = _render_page(request, caller, serving, accepts_csv)
         if len(query_string) <= KEPT_QUERY_BYTES:  # keys are bounded too, not just pages
             serving.pages.put(key, page)
-    await caller.record(page.action, request.scope["path"], serving, dict(page.detail))
+    await caller.record(page.action, request.scope["path"], serving, page.detail)
     return Response(page.body, media_type=page.media_type, headers=page.headers)
 
 
-def _accepts_csv(request: Request) -> bool:
-    return "text/csv" in request.headers.get("accept", "")
-
-
-def _render_page(request: Request, caller: Caller, serving: ServingState) -> RenderedPage:
+def _render_page(request: Request, caller: Caller, serving: ServingState,
+                 accepts_csv: bool) -> RenderedPage:
     """The page a ranked-list request asks for (422, 403 or 409 if it cannot have one)."""
     query = parse_query(RankedQuery, request)
     field_division = query.field_division
@@ -121,7 +119,7 @@ def _render_page(request: Request, caller: Caller, serving: ServingState) -> Ren
     except StaleCursor as stale:
         raise HTTPException(409, "the ranked list changed since this cursor was issued "
                                  "(a new model or list); start again without a cursor") from stale
-    wants_csv = query.format == "csv" or (query.format is None and _accepts_csv(request))
+    wants_csv = query.format == "csv" or (query.format is None and accepts_csv)
     detail = {"filters": {k: v for k, v in vars(filters).items() if v is not None},
               "limit": query.limit, "cursor": query.cursor,
               "returned": int(page.positions.size), "list_id": serving.list_id}
