@@ -45,9 +45,10 @@ router = APIRouter(route_class=ApiRoute, prefix="/api/v1/dealers", tags=["dealer
 #: can repeat a parameter, so its length is up to the caller).
 KEPT_QUERY_BYTES = 1024
 
+#: How the API documents a license number path parameter (two routes take one).
+_LICENSE_NUMBER_HELP = "e.g. 9-99-001-01-ZZ-00001"
 LicenseNumber = Annotated[
-    str, Path(min_length=1, max_length=LICENSE_NUMBER_MAX_LENGTH,
-              description="e.g. 9-99-001-01-ZZ-00001")
+    str, Path(min_length=1, max_length=LICENSE_NUMBER_MAX_LENGTH, description=_LICENSE_NUMBER_HELP)
 ]
 _CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {"schema": {"type": "string"}}},
@@ -161,7 +162,7 @@ class LicensePath(BaseModel):
     """The explanation's path parameter (validated in the handler: see ``explanation``)."""
 
     license_number: str = Field(min_length=1, max_length=LICENSE_NUMBER_MAX_LENGTH,
-                                description="e.g. 9-99-001-01-ZZ-00001")
+                                description=_LICENSE_NUMBER_HELP)
 
 
 @router.get(
