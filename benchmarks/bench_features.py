@@ -10,7 +10,7 @@ step in a fresh process (so peak memory is the step's own, see ``harness.run_iso
 * ``groupby``: a plain ``traces.groupby("license_number").size()`` over the same trace
   rows, measured in the same run, to express both as a machine-independent ratio.
 
-The world comes from ``features.synthetic.generate_world`` when that generator exists
+The world comes from ``synthetic.generate_world`` when that generator exists
 (unless ``--throwaway``), and otherwise from the simple generator below (rates per sale
 with heavy tails; enough to exercise the same code paths and volumes, not calibrated).
 """
@@ -197,13 +197,13 @@ def generate(
     """The world, the name of the generator that made it, and the as_of date to use."""
     if not throwaway:
         try:
-            from features.synthetic import generate_world
+            from synthetic import generate_world
         except ImportError:
             pass
         else:
             world = generate_world(seed=seed, dealers=n_dealers)
             as_of = world.end + dt.timedelta(days=1)
-            return world.tables(), "features.synthetic.generate_world", as_of
+            return world.tables(), "synthetic.generate_world", as_of
     tables = throwaway_world(n_dealers, seed)
     return tables, "the throwaway generator in benchmarks/bench_features.py", AS_OF
 

@@ -35,7 +35,7 @@ DATA_DIR = ROOT / "benchmarks" / ".data"
 def _child(dealers: int, seed: int, file_format: str, out: Path) -> None:
     """Generate and write one world; print the measurements as the last JSON line."""
     started = time.perf_counter()
-    from features.synthetic import generate_world, write_world
+    from synthetic import generate_world, write_world
 
     stages: dict[str, float] = {}
     last = [time.perf_counter()]

@@ -212,8 +212,8 @@ def _directory(dealers: int, traces: int) -> tuple[Path, dict[str, int]]:
 
 
 def _child_ingest(directory: Path, url: str, repeat: bool) -> dict[str, Any]:
-    from features.ingest import ingest_directory
-    from features.store import open_store
+    from data.ingest import ingest_directory
+    from data.store import open_store
 
     engine = open_store(url)
     report = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-ingest-{uuid.uuid4().hex}.txt"
@@ -239,8 +239,8 @@ def _typed_batches(path: Path, table_name: str) -> Any:
     """The file's rows as tuples in the store's form, batch by batch (not timed)."""
     import pandas as pd
 
-    from features.contract import TABLES_BY_NAME, Kind
-    from features.store.write import _python_values
+    from data.contract import TABLES_BY_NAME, Kind
+    from data.store.write import _python_values
 
     table = TABLES_BY_NAME[table_name]
     for frame in pd.read_csv(
@@ -262,9 +262,9 @@ def _typed_batches(path: Path, table_name: str) -> Any:
 
 
 def _child_sqlite_limit(directory: Path, url: str, ingestion_cache: bool) -> dict[str, Any]:
-    from features.contract import TABLES
-    from features.store import open_store
-    from features.store.write import SQLiteBulkUpsert
+    from data.contract import TABLES
+    from data.store import open_store
+    from data.store.write import SQLiteBulkUpsert
 
     engine = open_store(url)
     connection = engine.raw_connection()
@@ -296,8 +296,8 @@ def _child_sqlite_limit(directory: Path, url: str, ingestion_cache: bool) -> dic
 
 
 def _child_postgres_limit(directory: Path, url: str) -> dict[str, Any]:
-    from features.contract import TABLES
-    from features.store import open_store
+    from data.contract import TABLES
+    from data.store import open_store
 
     engine = open_store(url)
     connection = engine.raw_connection()
@@ -444,7 +444,7 @@ def run(options: list[str]) -> None:
     body = (
         f"`python -m benchmarks ingest --dealers={dealers} --traces={traces}`: the input "
         f"directory from the throwaway writer in benchmarks/bench_ingest.py ({sizes} rows, "
-        "CSV) loaded by `features.ingest.ingest_directory` (what `dealer-risk ingest` "
+        "CSV) loaded by `data.ingest.ingest_directory` (what `dealer-risk ingest` "
         "calls) into an empty store, each step in a fresh process. The limit loads the "
         "same rows into the same tables in one transaction with no validation: on SQLite "
         "`executemany` of a plain INSERT with rows already typed (only the executemany "

@@ -32,8 +32,8 @@ from benchmarks.harness import (
 
 def _child(dealers: int, seed: int) -> None:
     from features.pipelines.tables import EventTables
-    from features.synthetic import generate_world
-    from models.scoring import rankable_features, score_features
+    from scoring.score import rankable_features, score_features
+    from synthetic import generate_world
     from training.experiment import ExperimentConfig
     from training.pipeline import build_training_data, train
     from training.truth import truth_evaluation

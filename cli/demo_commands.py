@@ -18,13 +18,13 @@ import typer
 
 from cli.model_commands import log_with_truth, score_and_store
 from cli.serve_commands import serve
-from features.ingest import ingest_directory
+from data.ingest import ingest_directory
+from data.settings import get_settings
+from data.store import open_store, table_counts
 from features.io import load_tables
-from features.settings import get_settings
-from features.store import open_store, table_counts
-from features.synthetic import generate_world, write_world
 from models.registry import load_bundle
 from serving.users import Role, UserExists, create_user
+from synthetic import generate_world, write_world
 from training.experiment import ExperimentConfig
 from training.pipeline import train
 from training.promotion import promote
@@ -111,11 +111,9 @@ def demo(
     with _stage(5, f"scoring every active licensee as of {as_of}") as note:
         bundle, version = load_bundle(settings.mlflow_tracking_uri)
         out = settings.home / "demo" / f"scores-{as_of.isoformat()}.csv"
-        scores, _list_id = score_and_store(engine, tables, as_of, bundle, version, out)
-        top_division = (tables.dealers.set_index("license_number")
-                        .loc[scores["license_number"].head(100), "field_division"]
-                        .mode().iloc[0])
-        note(f"{len(scores):,} licensees to {out}")
+        scored, _list_id = score_and_store(engine, tables, as_of, bundle, version, out)
+        top_division = scored.rows["field_division"].head(100).mode().iloc[0]
+        note(f"{len(scored):,} licensees to {out}")
         engine.dispose()
 
     with _stage(6, "creating one user per role") as note:

@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 
+from data.settings import get_settings
+from data.store import open_store
 from features.catalogue import CATALOGUE_VERSION
 from features.io import FEATURE_FILE_SUFFIXES, load_tables, write_feature_table
 from features.pipelines import build_features
-from features.settings import get_settings
-from features.store import open_store
 
 
 def features(

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from features.synthetic import (
+from synthetic import (
     DEFAULT_DEALERS,
     DEFAULT_END,
     DEFAULT_START,

@@ -1,7 +1,7 @@
 """``dealer-risk import ...``: load real public formats into the store.
 
 Each command reads the settings, opens the store and calls one importer from
-``features.importers``; a rejected file exits with status 2 and every error on stderr
+``data.importers``; a rejected file exits with status 2 and every error on stderr
 as ``file:line: field: reason``, the store unchanged.
 """
 
@@ -14,14 +14,14 @@ from typing import Annotated
 import typer
 from sqlalchemy import Engine
 
-from features.importers import (
+from data.importers import (
     ImportRejected,
     ImportSummary,
     import_atf_ffl_list,
     import_atf_inspection_reports,
 )
-from features.settings import get_settings
-from features.store import open_store
+from data.settings import get_settings
+from data.store import open_store
 
 #: Errors shown on screen; a file with thousands of bad rows should not flood it.
 MAX_ERRORS_SHOWN = 50

@@ -24,8 +24,8 @@ from cli import (
     store_commands,
     users_commands,
 )
-from features.settings import get_settings
-from features.store import open_store, table_counts
+from data.settings import get_settings
+from data.store import open_store, table_counts
 from models.registry import list_model_versions
 
 app = typer.Typer(

@@ -11,14 +11,15 @@ import pandas as pd
 import typer
 from sqlalchemy import Engine
 
+from data.settings import Settings, get_settings
+from data.store import open_store
+from data.truth_files import truth_companions
 from features.io import load_tables
 from features.pipelines.tables import EventTables
-from features.settings import Settings, get_settings
-from features.store import open_store
-from features.synthetic import truth_companions
 from models.bundle import ModelBundle
 from models.registry import REGISTERED_MODEL_NAME, LoggedRun, ModelNotFound, load_bundle
-from models.scoring import rankable_features, score_features, store_score_list, write_score_csv
+from scoring.lists import latest_list, store_score_list
+from scoring.score import ScoredList, rankable_features, score_list, write_score_csv
 from training.experiment import load_experiment
 from training.pipeline import TrainingResult
 from training.pipeline import train as train_model
@@ -72,15 +73,16 @@ def log_with_truth(settings: Settings, result: TrainingResult, truth: Path | Non
 def score_and_store(
     engine: Engine, tables: EventTables, as_of: dt.date, bundle: ModelBundle, version: str,
     out: Path,
-) -> tuple[pd.DataFrame, int]:
+) -> tuple[ScoredList, int]:
     """Score every active licensee, write the CSV to ``out`` and store the list."""
-    scores = score_features(rankable_features(tables, as_of), bundle)
-    write_score_csv(scores, str(out))
+    scored = score_list(rankable_features(tables, as_of), bundle, tables.dealers,
+                        model_version=version, as_of=as_of)
+    write_score_csv(scored, str(out))
     list_id = store_score_list(
-        engine, scores, model_name=REGISTERED_MODEL_NAME, model_version=version, as_of=as_of,
+        engine, scored, model_name=REGISTERED_MODEL_NAME,
         calibration=bundle.calibrator.describe(), created_at=dt.datetime.now(dt.UTC),
     )
-    return scores, list_id
+    return scored, list_id
 
 
 def train(
@@ -151,6 +153,26 @@ def promote(
         typer.echo(f"refused: {refused}", err=True)
         raise typer.Exit(code=1) from refused
     typer.echo(promotion.describe())
+    _say_whether_the_champion_has_a_list(settings, promotion.version)
+
+
+def _say_whether_the_champion_has_a_list(settings: Settings, version: str) -> None:
+    """After a promotion: which list serving will show, and how to give it its own."""
+    engine = open_store(settings.database_url)
+    try:
+        own = latest_list(engine, model_version=version, servable=True)
+        served = own or latest_list(engine, servable=True)
+    finally:
+        engine.dispose()
+    if own is not None:
+        typer.echo(f"serving will show version {version}'s list {own.list_id} as of {own.as_of}")
+    elif served is not None:
+        typer.echo(f"version {version} has no stored list yet: serving keeps showing version "
+                   f"{served.model_version}'s list {served.list_id} as of {served.as_of}; run "
+                   f"`dealer-risk score --as-of {served.as_of} --out FILE` to store one")
+    else:
+        typer.echo(f"version {version} has no stored list yet: run "
+                   "`dealer-risk score --as-of DATE --out FILE` to store one")
 
 
 def score(
@@ -172,10 +194,10 @@ def score(
     engine = open_store(settings.database_url)
     try:
         tables = load_tables(engine, known_before=day)
-        scores, list_id = score_and_store(engine, tables, day, bundle, version, out)
+        scored, list_id = score_and_store(engine, tables, day, bundle, version, out)
     finally:
         engine.dispose()
-    typer.echo(f"scored {len(scores):,} licensees as of {day} with version {version}; "
+    typer.echo(f"scored {len(scored):,} licensees as of {day} with version {version}; "
                f"wrote {out}; stored as list {list_id}")
 
 

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from features.settings import get_settings
-from features.store import open_store
+from data.settings import get_settings
+from data.store import open_store
 
 WORKER_HEALTHCHECK_SECONDS = 60
 

@@ -9,9 +9,9 @@ from typing import Annotated
 
 import typer
 
-from features.ingest import IngestResult, ingest_directory
-from features.settings import get_settings
-from features.store import open_store
+from data.ingest import IngestResult, ingest_directory
+from data.settings import get_settings
+from data.store import open_store
 
 #: Problems printed on screen; all of them are in the report file.
 PROBLEMS_SHOWN = 50

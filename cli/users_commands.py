@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from features.settings import get_settings
-from features.store import open_store
+from data.settings import get_settings
+from data.store import open_store
 from serving.users import Role, UserExists, create_user, list_users
 
 users_app = typer.Typer(help="Users of the API and pages.", no_args_is_help=True)

@@ -20,8 +20,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 from pydantic import Field
 
-from features.settings import Settings
-from features.store import open_store
+from data.settings import Settings
+from data.store import open_store
 from serving.audit import AuditWriter
 from serving.deps import BEARER_SCHEME, TokenCache
 from serving.pages import router as pages_router

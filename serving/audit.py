@@ -48,7 +48,7 @@ from typing import Any
 import pydantic_core
 from sqlalchemy import Engine, insert, select
 
-from features.store import schema
+from serving import tables
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ class AuditWriter:
         # SQLAlchemy writes the statement and converts the values (its own bind
         # processors); the thread then runs it on the DBAPI cursor, which costs a fraction
         # of a Core execute per batch (measured: ~100 us less, on every audited request).
-        compiled = insert(schema.audit_log).compile(dialect=engine.dialect,
+        compiled = insert(tables.audit_log).compile(dialect=engine.dialect,
                                                     column_keys=list(COLUMNS))
         self._sql = str(compiled)
         # Positional drivers (SQLite) take a tuple in the statement's order, named ones
@@ -147,7 +147,7 @@ class AuditWriter:
         dialect = engine.dialect
         self._processors = [
             (index, processor) for index, name in enumerate(COLUMNS)
-            if (processor := schema.audit_log.c[name].type.dialect_impl(dialect)
+            if (processor := tables.audit_log.c[name].type.dialect_impl(dialect)
                 .bind_processor(dialect)) is not None
         ]
 
@@ -436,7 +436,7 @@ def read_audit_log(
         (value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC))
         for value in (since, until)
     )
-    log = schema.audit_log
+    log = tables.audit_log
     statement = select(log).order_by(log.c.event_id.desc()).limit(limit)
     if user_name is not None:
         statement = statement.where(log.c.user_name == user_name)

@@ -11,7 +11,9 @@ import datetime as dt
 
 from sqlalchemy import Engine, select
 
-from features.store import schema
+from data.store import schema
+from scoring.lists import score_lists as lists
+from scoring.lists import scores
 from serving.schemas import (
     CurrentScorePublic,
     DealerBase,
@@ -37,7 +39,7 @@ def read_profile(engine: Engine, license_number: str) -> DealerBase | None:
 
 def read_dealer(engine: Engine, state: ServingState, profile: DealerBase) -> DealerPublic:
     """Everything the licensee's page shows."""
-    lists, scores, inspections = schema.score_lists, schema.scores, schema.inspections
+    inspections = schema.inspections
     license_number = profile.license_number
     history_query = (
         select(lists.c.list_id, lists.c.model_version, lists.c.as_of, lists.c.licensee_count,

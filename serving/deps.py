@@ -22,7 +22,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 
-from features.settings import Settings
+from data.settings import Settings
 from serving.audit import AuditEntry, AuditUnavailable, AuditWriter
 from serving.state import ServingState, StateHolder
 from serving.users import Role, User, find_user, hash_token

@@ -19,6 +19,7 @@ import pandas as pd
 import pydantic_core
 
 from features.catalogue import describe
+from features.pipelines.peers import percentile_among
 from serving.problems import ParameterError
 from serving.schemas import (
     CalibrationPublic,
@@ -130,21 +131,21 @@ def explanation_json(state: ServingState, license_number: str) -> bytes | None:
 
 
 def _peer_percentiles(state: ServingState, row: int, values: Floats) -> Floats:
-    """Peer percentiles of changed values among the same license type's current values."""
+    """Peer percentiles of a changed row among the same license type's listed values.
+
+    The changed licensee's new value replaces its old one among its peers, and the one
+    definition of a peer percentile (``features.pipelines.peers``) ranks it there.
+    """
     table = state.explanations
     peers = table.feature_values[table.license_types == table.license_types[row]]
+    own = int((table.license_types[:row] == table.license_types[row]).sum())
     percentiles = np.full(values.size, np.nan)
-    for column, value in enumerate(values):
+    for column, value in enumerate(values.tolist()):
         if math.isnan(value):
             continue
-        known = peers[:, column][~np.isnan(peers[:, column])]
-        if known.size:
-            # The changed licensee replaces its old value among its peers.
-            old = table.feature_values[row, column]
-            below = float((known < value).sum()) - (1.0 if old < value else 0.0)
-            equal = float((known == value).sum()) - (1.0 if old == value else 0.0) + 1.0
-            count = float(known.size) if not math.isnan(old) else float(known.size) + 1.0
-            percentiles[column] = 100.0 * (below + 0.5 * equal) / count
+        column_values = peers[:, column].copy()
+        column_values[own] = value
+        percentiles[column] = percentile_among(value, column_values)
     return percentiles
 
 

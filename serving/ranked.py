@@ -11,9 +11,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -51,26 +49,6 @@ class Page:
     positions: npt.NDArray[np.int64]
     total: int
     next_cursor: str | None
-
-
-@dataclass(frozen=True)
-class RenderedPage:
-    """A page as answered: its body and headers, and what its audit row says.
-
-    The API keeps these per state (``ServingState.pages``): the same request to the same
-    state gets the same page, so only the audit row is written anew.
-    """
-
-    body: bytes
-    media_type: str
-    headers: Mapping[str, str]
-    action: str
-    detail: Mapping[str, Any]
-
-    @property
-    def nbytes(self) -> int:
-        """The body's size (what the memo counts)."""
-        return len(self.body)
 
 
 def parse_cursor(cursor: str | None, state: ServingState) -> int:
@@ -130,7 +108,7 @@ def page_json(state: ServingState, page: Page, limit: int) -> bytes:
     head = (
         f'{{"model_version":{json.dumps(state.model_version)},'
         f'"as_of":"{state.as_of.isoformat()}",'
-        f'"list_id":{"null" if state.list_id is None else state.list_id},'
+        f'"list_id":{state.list_id},'
         f'"total":{page.total},"limit":{limit},'
         f'"next_cursor":{"null" if page.next_cursor is None else json.dumps(page.next_cursor)},'
         '"items":['

@@ -46,12 +46,16 @@ class ReadinessPublic(Stamped):
     """Readiness: a champion model and a scored list are loaded."""
 
     status: str = "ready"
-    list_id: int | None = Field(description="The stored list served (null: computed at load).")
+    list_id: int = Field(description="The stored list served.")
     loaded_at: dt.datetime
     champion_version: str | None = Field(
-        description="The champion alias at the last check; differs from model_version "
-        "only while a promotion is being loaded."
+        description="The champion alias at the last check. It differs from model_version "
+        "while a promotion is being loaded, and while the champion has no stored list of "
+        "its own (the previous list is then served, and notes say so)."
     )
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What an operator should know about the served state, in words.")
     served_by: str
 
 
@@ -76,7 +80,7 @@ class RankedItemPublic(BaseModel):
 class RankedPagePublic(Stamped):
     """A page of the ranked list."""
 
-    list_id: int | None = Field(description="The stored list (null: computed at load).")
+    list_id: int = Field(description="The stored list these numbers come from.")
     total: int = Field(description="Licensees matching the filters.")
     limit: int
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")

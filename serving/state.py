@@ -1,16 +1,16 @@
-"""What a serving process holds: the champion, its scored list, and every explanation.
+"""What a serving process holds: a stored scored list, its model, and every explanation.
 
-One :class:`ServingState` is built completely (model loaded, list read, feature table of the
-list's as-of date rebuilt from the store, SHAP computed for every licensee) before it is
-published by a single reference assignment in :class:`StateHolder`. A request takes the
-reference once and uses that object throughout, so it never sees a half-loaded model or
-numbers from two versions. Explanations are array lookups, not model calls.
+One :class:`ServingState` is built completely (model loaded, the list's artifact read)
+before it is published by a single reference assignment in :class:`StateHolder`. A
+request takes the reference once and uses that object throughout, so it never sees a
+half-loaded model or numbers from two versions. Explanations are array lookups into the
+stored list (``scoring.lists``), never model calls; only what-if runs the model.
 
 Which list is served: the newest stored list of the champion version. When the champion
-has no stored list yet (promoted, not yet scored), the list is computed at load with the
-champion on the as-of date of the newest stored list, exactly as ``dealer-risk score``
-would compute it, and marked as not stored (``list_id`` null). Every worker computes the
-same list from the same store and model, so nothing needs to be shared between them.
+has no stored list yet (promoted, not yet scored), the previous newest list keeps being
+served, labelled with its own model version, and the state says so in ``notes`` (shown
+by /readyz, the models page and the pages' banner) until ``dealer-risk score`` stores
+one. Nothing is computed at load.
 """
 
 from __future__ import annotations
@@ -19,37 +19,30 @@ import datetime as dt
 import functools
 import gc
 import hashlib
-import json
 import logging
 import math
 import threading
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from features.catalogue import describe, get_feature
-from features.io import load_tables, read_table
-from features.store import schema
 from models.bundle import ModelBundle
 from models.registry import REGISTERED_MODEL_NAME, champion_version, load_bundle
-from models.scoring import latest_score_list, rankable_features, score_features
+from scoring.lists import ListInfo, latest_list, list_info, read_score_list
+from scoring.score import PROFILE_COLUMNS, UNKNOWN_PEER_GROUP, ScoredList
+from serving.memo import PAGE_MEMO_BYTES, PAGE_MEMO_ENTRIES, Memo, RenderedPage
 from serving.schemas import RankedItemPublic
-
-if TYPE_CHECKING:
-    from serving.ranked import RenderedPage
 
 logger = logging.getLogger(__name__)
 
 Floats = npt.NDArray[np.float64]
 Objects = npt.NDArray[np.object_]
-
-#: Stored and recomputed raw scores further apart than this are reported at load.
-_RAW_SCORE_TOLERANCE = 1e-6
 
 
 class NotReady(RuntimeError):
@@ -110,79 +103,24 @@ class ExplanationTable:
     sentence_codes: npt.NDArray[np.int32]
 
 
-class Sized(Protocol):
-    """What a :class:`Memo` holds: values that know their size in bytes."""
-
-    @property
-    def nbytes(self) -> int:
-        """About how much memory the value holds."""
-
-
-Value = TypeVar("Value", bound=Sized)
-
-
-class Memo(Generic[Value]):
-    """Answers computed from one state, kept for the next identical request.
-
-    A state never changes, so an answer that depends only on it and the request stays
-    right for as long as the state is served, and goes with it. An answer is kept once
-    it has been asked for twice among the last ``entries`` distinct keys: a one-off
-    request (someone jumping around the list) neither pays for keeping its answer nor
-    pushes out one that is asked for again and again. Bounded by count and by bytes; the
-    oldest entry goes first. Used on the event loop only (no lock).
-    """
-
-    def __init__(self, entries: int, nbytes: int) -> None:
-        self.max_entries = entries
-        self.max_bytes = nbytes
-        self.nbytes = 0
-        self._values: dict[Hashable, Value] = {}
-        self._seen: set[Hashable] = set()
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def get(self, key: Hashable) -> Value | None:
-        """The value kept for ``key``, if any."""
-        return self._values.get(key)
-
-    def put(self, key: Hashable, value: Value) -> bool:
-        """Offer ``value`` for ``key``; whether it is kept (see the class)."""
-        if key in self._values or value.nbytes > self.max_bytes:
-            return False
-        if key not in self._seen:
-            if len(self._seen) >= self.max_entries:
-                self._seen.clear()
-            self._seen.add(key)
-            return False
-        self._seen.discard(key)
-        self._values[key] = value
-        self.nbytes += value.nbytes
-        while len(self._values) > self.max_entries or self.nbytes > self.max_bytes:
-            oldest = next(iter(self._values))
-            self.nbytes -= self._values.pop(oldest).nbytes
-        return True
-
-
-#: Rendered pages of the ranked list kept per state: the first pages of each filter a
-#: field division uses, with room to spare, and at most 64 MiB (a 1,000-row CSV export
-#: is about 200 KB).
-PAGE_MEMO_ENTRIES = 1024
-PAGE_MEMO_BYTES = 64 * 1024 * 1024
-
-
 @dataclass(frozen=True)
 class ServingState:
     """Everything one request needs, loaded completely before it is published."""
 
+    #: The served list's model version (every number of the state is this version's).
     model_version: str
     as_of: dt.date
-    list_id: int | None
+    list_id: int
     bundle: ModelBundle
     ranked: RankedList
     explanations: ExplanationTable
     loaded_at: dt.datetime
-    signature: tuple[str, int | None, int | None]
+    signature: tuple[str, int | None]
+    #: The champion when the state was loaded; differs from ``model_version`` only while
+    #: the champion has no stored list of its own.
+    champion_version: str
+    #: How many listed licensees were made up by the generator (recorded with the list).
+    synthetic_licensees: int = 0
     notes: tuple[str, ...] = ()
 
     @functools.cached_property
@@ -197,51 +135,11 @@ class ServingState:
         return hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
-def _text_column(frame: pd.DataFrame, column: str, index: pd.Index) -> Objects:
-    values = frame[column].reindex(index) if column in frame.columns else pd.Series(
-        None, index=index, dtype=object)
-    return np.asarray([None if pd.isna(v) else str(v) for v in values], dtype=object)
-
-
-def peer_percentiles(values: pd.DataFrame, groups: pd.Series) -> Floats:
-    """Per value, the percent of its group with a lower value, counting ties as half.
-
-    ``groups`` (aligned with ``values``) names each row's peer group; unknown values get
-    NaN and are not counted among the peers.
-    """
-    grouped = values.groupby(groups.to_numpy(), sort=False)
-    lowest = grouped.rank(method="min").to_numpy(dtype=float)
-    highest = grouped.rank(method="max").to_numpy(dtype=float)
-    known = values.notna().groupby(groups.to_numpy(), sort=False).transform("sum")
-    count = known.to_numpy(dtype=float)
-    below = lowest - 1
-    ties = highest - lowest + 1
-    with np.errstate(invalid="ignore", divide="ignore"):
-        percent = 100.0 * (below + 0.5 * ties) / count
-    return np.asarray(percent, dtype=float)
-
-
-def _stored_scores(engine: Engine, list_id: int) -> pd.DataFrame:
-    rows = schema.scores
-    statement = select(rows.c.license_number, rows.c.score, rows.c.raw_score, rows.c.rank,
-                       rows.c.percentile, rows.c.top_reasons).where(rows.c.list_id == list_id)
-    with engine.connect() as connection:
-        result = connection.execute(statement.order_by(rows.c.rank))
-        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-    frame["top_reasons"] = [json.loads(text) for text in frame["top_reasons"]]
-    return frame
-
-
-def build_ranked_list(scores: pd.DataFrame, dealers: pd.DataFrame) -> RankedList:
-    """Arrays and serialised items of a scored list (``scores`` as ``score_features`` has it)."""
-    scores = scores.sort_values("rank", kind="stable").reset_index(drop=True)
-    profile = dealers.drop_duplicates("license_number").set_index("license_number")
-    index = pd.Index(scores["license_number"].astype(str))
-    columns = {
-        name: _text_column(profile, name, index)
-        for name in ("business_name", "premise_city", "premise_state", "field_division",
-                     "license_type")
-    }
+def build_ranked_list(scored: ScoredList) -> RankedList:
+    """Arrays and serialised items of a stored list (rows in rank order)."""
+    rows = scored.rows
+    index = rows["license_number"].astype(str).tolist()
+    columns = {name: rows[name].to_numpy(dtype=object) for name in PROFILE_COLUMNS}
     items = tuple(
         RankedItemPublic(
             license_number=license_number,
@@ -254,16 +152,16 @@ def build_ranked_list(scores: pd.DataFrame, dealers: pd.DataFrame) -> RankedList
             top_reasons=[str(reason) for reason in reasons],
         )
         for i, (license_number, score, rank, percentile, reasons) in enumerate(zip(
-            index, scores["score"], scores["rank"], scores["percentile"],
-            scores["top_reasons"], strict=True))
+            index, rows["score"], rows["rank"], rows["percentile"],
+            rows["top_reasons"], strict=True))
     )
     encoded = [item.model_dump_json().encode() + b"," for item in items]
     return RankedList(
         license_numbers=np.asarray(index, dtype=object),
-        ranks=scores["rank"].to_numpy(dtype=np.int64),
-        scores=scores["score"].to_numpy(dtype=float),
-        raw_scores=scores["raw_score"].to_numpy(dtype=float),
-        percentiles=scores["percentile"].to_numpy(dtype=float),
+        ranks=rows["rank"].to_numpy(dtype=np.int64),
+        scores=rows["score"].to_numpy(dtype=float),
+        raw_scores=rows["raw_score"].to_numpy(dtype=float),
+        percentiles=rows["percentile"].to_numpy(dtype=float),
         field_divisions=columns["field_division"],
         premise_states=columns["premise_state"],
         license_types=columns["license_type"],
@@ -275,33 +173,28 @@ def build_ranked_list(scores: pd.DataFrame, dealers: pd.DataFrame) -> RankedList
     )
 
 
-def build_explanation_table(
-    features: pd.DataFrame, bundle: ModelBundle, dealers: pd.DataFrame
-) -> ExplanationTable:
-    """SHAP for every row of ``features``, with values and peer percentiles by license type."""
-    names = bundle.features
-    values = features[names].astype(float)
-    explanation = bundle.explain(values)
-    contributions = explanation.contributions[names].to_numpy(dtype=float)
-    index = values.index.astype(str)
-    profile = dealers.drop_duplicates("license_number").set_index("license_number")
-    types = pd.Series(_text_column(profile, "license_type", index), index=values.index)
-    types = types.fillna("unknown")
-    sentences, sentence_codes = value_sentences(values.to_numpy(dtype=float), names)
+def build_explanation_table(scored: ScoredList) -> ExplanationTable:
+    """Every listed licensee's values, SHAP contributions and peer percentiles, as stored."""
+    rows = scored.rows
+    names = list(scored.features)
+    index = rows["license_number"].astype(str).tolist()
+    license_types = rows["license_type"].to_numpy(dtype=object).copy()
+    license_types[pd.isna(license_types)] = UNKNOWN_PEER_GROUP
+    sentences, sentence_codes = value_sentences(scored.feature_values, names)
     return ExplanationTable(
         features=tuple(names),
         families=tuple(str(get_feature(name).family) for name in names),
         license_numbers=np.asarray(index, dtype=object),
-        license_types=types.to_numpy(dtype=object),
-        field_divisions=_text_column(profile, "field_division", index),
+        license_types=license_types,
+        field_divisions=rows["field_division"].to_numpy(dtype=object),
         positions={number: i for i, number in enumerate(index)},
-        feature_values=values.to_numpy(dtype=float),
-        contributions=contributions,
-        peer_percentiles=peer_percentiles(values, types),
-        base_value=float(explanation.base_value),
-        raw_scores=np.asarray(explanation.raw_scores, dtype=float),
-        scores=np.asarray(bundle.calibrator.transform(explanation.raw_scores), dtype=float),
-        orders=contribution_orders(contributions, names),
+        feature_values=scored.feature_values,
+        contributions=scored.contributions,
+        peer_percentiles=scored.peer_percentiles,
+        base_value=scored.base_value,
+        raw_scores=rows["raw_score"].to_numpy(dtype=float),
+        scores=rows["score"].to_numpy(dtype=float),
+        orders=contribution_orders(scored.contributions, names),
         sentences=sentences,
         sentence_codes=sentence_codes,
     )
@@ -331,86 +224,55 @@ def contribution_orders(contributions: Floats, names: list[str]) -> npt.NDArray[
     return np.lexsort(keys, axis=-1).astype(np.int16)
 
 
-def state_signature(engine: Engine, version: str) -> tuple[str, int | None, int | None]:
-    """What decides the served state: champion, its newest list, else the newest list."""
-    own = latest_score_list(engine, model_version=version)
-    newest = latest_score_list(engine)
-    own_id = int(own["list_id"]) if own else None  # type: ignore[call-overload]
-    newest_id = int(newest["list_id"]) if newest else None  # type: ignore[call-overload]
-    # With its own list, later lists of other versions do not matter.
-    return (version, own_id, None if own_id is not None else newest_id)
+Signature = tuple[str, int | None]
+
+
+def served_list(engine: Engine, champion: str) -> ListInfo | None:
+    """The list to serve: the champion's newest stored list, else the newest of any model."""
+    return (latest_list(engine, model_version=champion, servable=True)
+            or latest_list(engine, servable=True))
+
+
+def state_signature(engine: Engine, version: str) -> Signature:
+    """What decides the served state: the champion version and the list served with it."""
+    listing = served_list(engine, version)
+    return (version, listing.list_id if listing else None)
 
 
 def load_state(
-    engine: Engine, tracking_uri: str, version: str,
-    signature: tuple[str, int | None, int | None] | None = None,
+    engine: Engine, tracking_uri: str, version: str, signature: Signature | None = None,
 ) -> ServingState:
-    """Build the complete state for model ``version`` (see the module docstring)."""
+    """Build the complete state for champion ``version`` (see the module docstring)."""
     signature = signature or state_signature(engine, version)
-    bundle, _ = load_bundle(tracking_uri, f"models:/{REGISTERED_MODEL_NAME}/{version}")
-    listing = latest_score_list(engine, model_version=version)
+    listing = list_info(engine, signature[1]) if signature[1] is not None else None
     if listing is None:
-        listing_any = latest_score_list(engine)
-        if listing_any is None:
-            raise NotReady("no scored list in the store: run `dealer-risk score --as-of DATE`")
-        as_of = _as_date(listing_any["as_of"])
-    else:
-        as_of = _as_date(listing["as_of"])
-    tables = load_tables(engine, known_before=as_of)
-    features = rankable_features(tables, as_of)
-    dealers = read_table(engine, "dealers")
+        raise NotReady("no scored list in the store: run `dealer-risk score --as-of DATE`")
+    scored = read_score_list(engine, listing.list_id)
+    # The list's own model explains it and answers its what-ifs, so every number of the
+    # state comes from one version, even while a new champion waits for its list.
+    bundle, _ = load_bundle(tracking_uri,
+                            f"models:/{REGISTERED_MODEL_NAME}/{listing.model_version}")
     notes: list[str] = []
-    if listing is not None:
-        list_id: int | None = int(listing["list_id"])  # type: ignore[call-overload]
-        scores = _stored_scores(engine, list_id)  # type: ignore[arg-type]
-    else:
-        list_id = None
-        scores = score_features(features, bundle)
-        notes.append(f"version {version} has no stored list; computed as of {as_of} at load")
-    explanations = build_explanation_table(features, bundle, dealers)
-    ranked = build_ranked_list(scores, dealers)
-    notes.extend(_compare(ranked, explanations))
+    if listing.model_version != str(version):
+        notes.append(
+            f"champion version {version} has no stored list yet; serving version "
+            f"{listing.model_version}'s list {listing.list_id} as of {listing.as_of} until "
+            f"`dealer-risk score --as-of DATE` stores one")
     for note in notes:
         logger.warning("%s", note)
     return ServingState(
-        model_version=str(version), as_of=as_of, list_id=list_id, bundle=bundle,
-        ranked=ranked, explanations=explanations, loaded_at=dt.datetime.now(dt.UTC),
-        signature=signature, notes=tuple(notes),
+        model_version=listing.model_version, as_of=listing.as_of, list_id=listing.list_id,
+        bundle=bundle, ranked=build_ranked_list(scored),
+        explanations=build_explanation_table(scored), loaded_at=dt.datetime.now(dt.UTC),
+        signature=signature, champion_version=str(version),
+        synthetic_licensees=(listing.synthetic_licensees
+                             if listing.synthetic_licensees is not None
+                             else scored.synthetic_licensees),
+        notes=tuple(notes),
     )
 
 
-def _as_date(value: object) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value))
-
-
-def _compare(ranked: RankedList, explanations: ExplanationTable) -> list[str]:
-    """Notes where the stored list and today's rebuild of its features disagree.
-
-    They agree unless facts dated before the list's as-of date arrived after it was
-    scored; explanations then describe the rebuilt features, and the operator should
-    rescore.
-    """
-    positions = [explanations.positions.get(n, -1) for n in ranked.license_numbers]
-    present = np.asarray(positions) >= 0
-    notes = []
-    if (~present).any():
-        notes.append(f"{int((~present).sum())} listed licensees are missing from the "
-                     "rebuilt feature table and have no explanation")
-    if present.any():
-        stored = ranked.raw_scores[present]
-        rebuilt = explanations.raw_scores[np.asarray(positions)[present]]
-        differing = int((np.abs(stored - rebuilt) > _RAW_SCORE_TOLERANCE).sum())
-        if differing:
-            notes.append(f"{differing} stored raw scores differ from the rebuilt features' "
-                         "(late-arriving data?); rescore to bring the list up to date")
-    return notes
-
-
-Loader = Callable[[Engine, str, str, tuple[str, int | None, int | None]], ServingState]
+Loader = Callable[[Engine, str, str, Signature], ServingState]
 
 
 def _without_collections(loader: Loader, *args: Any) -> ServingState:

@@ -17,7 +17,7 @@ from enum import StrEnum
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from features.store import schema
+from serving import tables
 
 #: A recognisable prefix lets secret scanners find leaked tokens.
 TOKEN_PREFIX = "drk_"
@@ -87,7 +87,7 @@ def create_user(
     user = User(name=name, role=Role(role), division=division or None, created_at=created_at)
     try:
         with engine.begin() as connection:
-            connection.execute(insert(schema.api_users).values(
+            connection.execute(insert(tables.api_users).values(
                 name=user.name, role=user.role.value, division=user.division,
                 token_hash=hash_token(token), created_at=created_at,
             ))
@@ -98,7 +98,7 @@ def create_user(
 
 def find_user(engine: Engine, token: str) -> User | None:
     """The user holding ``token``, or None."""
-    users = schema.api_users
+    users = tables.api_users
     statement = select(users.c.name, users.c.role, users.c.division, users.c.created_at).where(
         users.c.token_hash == hash_token(token)
     )
@@ -112,7 +112,7 @@ def find_user(engine: Engine, token: str) -> User | None:
 
 def list_users(engine: Engine) -> list[User]:
     """Every user, by name (never their token hashes)."""
-    users = schema.api_users
+    users = tables.api_users
     statement = select(users.c.name, users.c.role, users.c.division, users.c.created_at)
     with engine.connect() as connection:
         rows = connection.execute(statement.order_by(users.c.name)).all()

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from features.settings import get_settings
+from data.settings import get_settings
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "DEALER_RISK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

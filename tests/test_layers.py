@@ -18,7 +18,7 @@ def test_import_layers_are_respected() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 kept, 0 broken" in result.stdout
+    assert "5 kept, 0 broken" in result.stdout
 
 
 def test_ruff_finds_nothing() -> None:

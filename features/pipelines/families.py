@@ -23,6 +23,7 @@ from features.pipelines.dates import (
     year_start,
 )
 from features.pipelines.events import Floats, Ints, gather, ratio, segment_median, window_sum
+from features.pipelines.peers import peer_percentile
 from features.pipelines.tables import PreparedWorld
 
 Columns = dict[str, npt.NDArray[np.generic]]
@@ -111,35 +112,6 @@ def traces_3y_and_rate(
     lo, hi = world.traces.index.window(codes, start, days)
     count = hi - lo
     return count, _per_1k(count, sales_in_window(world, codes, days, 3))
-
-
-def peer_percentile(
-    own: Floats, own_block: Ints, reference: Floats, reference_block: Ints
-) -> Floats:
-    """Mid-rank percentile of each ``own`` value among the ``reference`` values of its block.
-
-    ``100 * (peers below + half the peers equal) / peers``. Exact comparisons on ranks of
-    the values (not float arithmetic on them), so the result does not depend on which
-    other blocks are computed alongside. NaN values are not ranked.
-    """
-    result = np.full(own.size, np.nan)
-    usable = ~np.isnan(reference)
-    reference, reference_block = reference[usable], reference_block[usable]
-    ranked = ~np.isnan(own)
-    if reference.size == 0 or not ranked.any():
-        return result
-    levels = np.unique(np.concatenate([reference, own[ranked]]))
-    stride = levels.size + 1
-    keys = np.sort(reference_block * stride + np.searchsorted(levels, reference))
-    base = own_block[ranked] * stride
-    target = base + np.searchsorted(levels, own[ranked])
-    block_lo = np.searchsorted(keys, base, side="left")
-    block_hi = np.searchsorted(keys, base + stride, side="left")
-    below = np.searchsorted(keys, target, side="left") - block_lo
-    equal = np.searchsorted(keys, target, side="right") - np.searchsorted(keys, target, side="left")
-    peers = block_hi - block_lo
-    result[ranked] = ratio(100.0 * (below + 0.5 * equal), peers)
-    return result
 
 
 def _peer_percentiles(

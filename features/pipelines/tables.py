@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.contract import OUTCOMES, SERIOUS_OUTCOMES, TABLES_BY_NAME
+from data.contract import OUTCOMES, SERIOUS_OUTCOMES, TABLES_BY_NAME
 from features.pipelines.dates import LATEST_DAY, MISSING_DAY, Days, to_days, within_years
 from features.pipelines.events import EventIndex, Floats, Ints
 

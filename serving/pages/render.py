@@ -26,7 +26,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from features.synthetic.population import SYNTHETIC_EXPIRATION_CODE
+from data.contract import SYNTHETIC_EXPIRATION_CODE
 from serving.pages.charts import ordinal
 from serving.problems import ParameterError
 from serving.state import ServingState, StateHolder
@@ -83,16 +83,6 @@ class ListFacts:
         return self.licensees > 0 and self.synthetic == self.licensees
 
 
-def is_synthetic_license_number(license_number: str) -> bool:
-    """Whether a license number carries the generator's expiration code.
-
-    The fifth part of ``R-DD-CCC-TT-XX-SSSSS`` is the last digit of the expiry year and a
-    month letter, so the generator's ``ZZ`` can never be a real license's.
-    """
-    parts = license_number.split("-")
-    return len(parts) == 6 and parts[4] == SYNTHETIC_EXPIRATION_CODE
-
-
 def _distinct(values: np.ndarray) -> tuple[str, ...]:
     return tuple(sorted({str(value) for value in values if value is not None}))
 
@@ -111,7 +101,7 @@ def list_facts(state: ServingState) -> ListFacts:
     ranked = state.ranked
     facts = ListFacts(
         licensees=len(ranked),
-        synthetic=sum(is_synthetic_license_number(str(n)) for n in ranked.license_numbers),
+        synthetic=state.synthetic_licensees,
         divisions=_distinct(ranked.field_divisions),
         states=_distinct(ranked.premise_states),
         license_types=_distinct(ranked.license_types),

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
-from features.store import schema
+from serving import tables
 from serving.users import Role, User, hash_token
 
 COOKIE_NAME = "dealer_risk_session"
@@ -103,7 +103,7 @@ def find_user_by_token_hash(engine: Engine, token_hash: str) -> User | None:
     :func:`serving.users.find_user` does the same from the raw token, which a session
     deliberately does not keep.
     """
-    users = schema.api_users
+    users = tables.api_users
     statement = select(users.c.name, users.c.role, users.c.division).where(
         users.c.token_hash == token_hash
     )

@@ -18,12 +18,12 @@ from serving.deps import (
     serving_state,
 )
 from serving.explain import explanation_json
+from serving.memo import RenderedPage
 from serving.problems import problem_responses
 from serving.query import ApiRoute, parse_path, parse_query, query_parameters
 from serving.ranked import (
     CURSOR_PATTERN,
     RankedFilters,
-    RenderedPage,
     StaleCursor,
     page_csv,
     page_json,

@@ -33,5 +33,5 @@ def readyz(holder: HolderDep) -> ReadinessPublic:
     return ReadinessPublic(
         model_version=state.model_version, as_of=state.as_of, list_id=state.list_id,
         loaded_at=state.loaded_at, champion_version=holder.champion_version,
-        served_by=SERVED_BY,
+        notes=list(state.notes), served_by=SERVED_BY,
     )

@@ -7,8 +7,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from cli.main import app
-from features.settings import get_settings
-from features.store import open_store, table_counts
+from data.settings import get_settings
+from data.store import open_store, table_counts
 from tests.conftest import REAL_DATA_DIR
 
 APRIL = REAL_DATA_DIR / "atf-ffl-list-2013-04-partial.txt"

@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from data.settings import get_settings
+from data.store import open_store, schema
+from data.store.write import upsert_frame
 from features.catalogue import CATALOGUE_VERSION
-from features.settings import get_settings
-from features.store import open_store, schema
-from features.store.write import upsert_frame
 from models.registry import list_run_artifacts, version_run
 
 runner = CliRunner()

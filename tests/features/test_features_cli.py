@@ -11,9 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from features.settings import get_settings
-from features.store import open_store, schema
-from features.store.write import upsert_frame
+from data.settings import get_settings
+from data.store import open_store, schema
+from data.store.write import upsert_frame
 
 AS_OF = dt.date(2024, 1, 1)
 A, B, LATE = "1-11-111-01-1A-00001", "1-11-111-02-1A-00002", "1-11-111-01-1A-00009"

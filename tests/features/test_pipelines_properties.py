@@ -17,7 +17,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features.contract import FIREARM_TYPES, OUTCOMES
+from data.contract import FIREARM_TYPES, OUTCOMES
 from features.pipelines import EventTables, build_features, build_panel, prepare_world
 
 EPOCH = dt.date(2012, 1, 1)

@@ -24,9 +24,9 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from cli.main import app as cli_app
-from features.settings import Settings, get_settings
-from features.store import open_store, schema
-from features.store.write import upsert_frame
+from data.settings import Settings, get_settings
+from data.store import open_store, schema
+from data.store.write import upsert_frame
 from serving.app import create_app
 
 AS_OF = "2023-01-01"

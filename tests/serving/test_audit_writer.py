@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from features.store import open_store
+from data.store import open_store
 from serving import audit
 from serving.audit import AuditEntry, AuditUnavailable, AuditWriter, read_audit_log
 from tests.serving.conftest import ServedHome

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from serving.state import Memo
+from serving.memo import Memo
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from features.settings import get_settings
-from features.store import open_store
+from data.contract import is_synthetic_license_number
+from data.settings import get_settings
+from data.store import open_store
 from serving.app import create_app
 from serving.pages.charts import chart_contributions, waterfall_svg
-from serving.pages.render import STATIC_DIR, TEMPLATES_DIR, is_synthetic_license_number
+from serving.pages.render import STATIC_DIR, TEMPLATES_DIR
 from serving.pages.sessions import (
     COOKIE_NAME,
     SESSION_SECONDS,

@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from data.store import open_store
 from features.io import load_tables
 from models.bundle import ModelBundle
 from models.calibration import PlattCalibrator
 from models.registry import REGISTERED_MODEL_NAME, load_bundle, log_training_run, set_champion
-from models.scoring import rankable_features, score_features, store_score_list
+from scoring.lists import store_score_list
+from scoring.score import ScoredList, rankable_features, score_list
 from serving.app import ServingSettings, create_app
 from tests.serving.conftest import AS_OF, ServedHome, copy_home
 from tests.serving.test_api import assert_explanation_is_exact
@@ -44,12 +46,43 @@ def second_version(served_home: ServedHome, tmp_path: Path) -> tuple[ServedHome,
     return home, logged.version
 
 
+def score_version(home: ServedHome, version: str) -> ScoredList:
+    """Score the home's world with ``version``, as `dealer-risk score` does.
+
+    Called before the app starts: the columnar read opens the SQLite file with ADBC's own
+    SQLite library, which must not hold the file while the app's connections do (see
+    ``data.store.read``); `dealer-risk score` runs in its own process anyway.
+    """
+    engine = open_store(home.settings.database_url)
+    try:
+        bundle, _ = load_bundle(home.settings.mlflow_tracking_uri,
+                                f"models:/{REGISTERED_MODEL_NAME}/{version}")
+        day = dt.date.fromisoformat(AS_OF)
+        tables = load_tables(engine, known_before=day)
+        return score_list(rankable_features(tables, day), bundle, tables.dealers,
+                          model_version=version, as_of=day)
+    finally:
+        engine.dispose()
+
+
+def store_list(home: ServedHome, scored: ScoredList, calibration: str) -> int:
+    """Store a scored list, as `dealer-risk score` does after scoring."""
+    engine = open_store(home.settings.database_url)
+    try:
+        return store_score_list(engine, scored, model_name=REGISTERED_MODEL_NAME,
+                                calibration=calibration, created_at=dt.datetime.now(dt.UTC))
+    finally:
+        engine.dispose()
+
+
 def test_reload_picks_up_a_promotion_at_once(second_version: tuple[ServedHome, str]) -> None:
     home, version = second_version
+    scored = score_version(home, version)
     with TestClient(create_app(home.settings)) as client:
         ranked = client.get("/api/v1/dealers/ranked", params={"limit": 50},
                             headers=home.headers("inspector")).json()
         assert ranked["model_version"] == "1"
+        first_list = ranked["list_id"]
         set_champion(home.settings.mlflow_tracking_uri, version)
         # Without a reload (and long before the next poll) nothing changes.
         assert client.get("/readyz").json()["model_version"] == "1"
@@ -58,13 +91,30 @@ def test_reload_picks_up_a_promotion_at_once(second_version: tuple[ServedHome, s
         reload = client.post("/api/v1/models/reload", headers=home.headers("data_scientist"))
         assert reload.status_code == 200
         body = reload.json()
-        assert (body["changed"], body["model_version"], body["previous_model_version"]) == (
-            True, version, "1")
-        # Version 2 has no stored list yet: the list is computed at load, same as `score`.
-        assert body["list_id"] is None and body["as_of"] == AS_OF
+        # Version 2 has no stored list yet: version 1's list keeps being served, labelled
+        # as version 1's, and readiness says plainly why.
+        assert (body["changed"], body["model_version"], body["champion_version"],
+                body["list_id"]) == (True, "1", version, first_list)
+        ready = client.get("/readyz").json()
+        assert ready["model_version"] == "1" and ready["champion_version"] == version
+        assert any(f"champion version {version} has no stored list" in note
+                   for note in ready["notes"])
+        same = client.get("/api/v1/dealers/ranked", params={"limit": 50},
+                          headers=home.headers("inspector")).json()
+        assert same["items"] == ranked["items"] and same["model_version"] == "1"
+
+        # Once `score` stores version 2's list, a reload serves it.
+        state = client.app.state.holder.current  # type: ignore[attr-defined]
+        list_id = store_list(home, scored, state.bundle.calibrator.describe())
+        assert list_id > first_list
+        stored = client.post("/api/v1/models/reload",
+                             headers=home.headers("data_scientist")).json()
+        assert (stored["changed"], stored["model_version"], stored["list_id"]) == (
+            True, version, list_id)
+        assert client.get("/readyz").json()["notes"] == []
         again = client.get("/api/v1/dealers/ranked", params={"limit": 50},
                            headers=home.headers("inspector")).json()
-        assert again["model_version"] == version and again["list_id"] is None
+        assert again["model_version"] == version and again["list_id"] == list_id
         # Same ranking (only the calibration moved), higher scores.
         assert [i["license_number"] for i in again["items"]] == [
             i["license_number"] for i in ranked["items"]]
@@ -76,20 +126,6 @@ def test_reload_picks_up_a_promotion_at_once(second_version: tuple[ServedHome, s
         assert explanation["model_version"] == version
         assert_explanation_is_exact(explanation)
         assert explanation["score"] == pytest.approx(again["items"][0]["score"], abs=1e-12)
-
-        # Once `score` stores version 2's list, a reload serves the stored list.
-        state = client.app.state.holder.current  # type: ignore[attr-defined]
-        engine = client.app.state.engine  # type: ignore[attr-defined]
-        day = dt.date.fromisoformat(AS_OF)
-        scores = score_features(rankable_features(load_tables(engine, known_before=day), day),
-                                state.bundle)
-        list_id = store_score_list(
-            engine, scores, model_name=REGISTERED_MODEL_NAME, model_version=version,
-            as_of=day, calibration=state.bundle.calibrator.describe(),
-            created_at=dt.datetime.now(dt.UTC))
-        stored = client.post("/api/v1/models/reload",
-                             headers=home.headers("data_scientist")).json()
-        assert (stored["changed"], stored["list_id"]) == (True, list_id)
         unchanged = client.post("/api/v1/models/reload",
                                 headers=home.headers("data_scientist")).json()
         assert unchanged["changed"] is False
@@ -99,11 +135,15 @@ def test_the_poll_picks_up_a_promotion_and_no_request_sees_a_mix(
     second_version: tuple[ServedHome, str],
 ) -> None:
     home, version = second_version
+    scored = score_version(home, version)
     settings = ServingSettings(DEALER_RISK_HOME=home.home, DEALER_RISK_DATABASE_URL=None,  # type: ignore[call-arg]
                                MLFLOW_TRACKING_URI=None, DEALER_RISK_RELOAD_SECONDS=0.3)
     with TestClient(create_app(settings)) as client:
         first = client.app.state.holder.current  # type: ignore[attr-defined]
         numbers = [str(n) for n in first.ranked.license_numbers[:20]]
+        # Version 2's list is stored before it is promoted, so the promotion alone
+        # changes what is served.
+        store_list(home, scored, "shifted")
         calibrations = {"1": (first.bundle.calibrator.slope, first.bundle.calibrator.intercept)}
         answers: list[dict[str, object]] = []
         failures: list[str] = []

@@ -17,7 +17,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from features.settings import Settings
+from data.settings import Settings
 from serving.app import create_app
 from tests.serving.conftest import ServedHome
 

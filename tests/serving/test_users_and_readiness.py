@@ -10,8 +10,9 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from cli.main import app as cli_app
-from features.settings import Settings, get_settings
-from features.store import open_store, schema
+from data.settings import Settings, get_settings
+from data.store import open_store
+from serving import tables
 from serving.app import create_app
 from serving.users import Role, create_user, find_user, hash_token
 
@@ -28,7 +29,7 @@ def test_users_add_prints_the_token_once_and_stores_only_its_hash(
     assert token.startswith("drk_") and " " not in token
     engine = open_store(get_settings().database_url)
     with engine.connect() as connection:
-        stored = connection.execute(select(schema.api_users)).mappings().one()
+        stored = connection.execute(select(tables.api_users)).mappings().one()
     assert stored["token_hash"] == hash_token(token) and token not in str(dict(stored))
     user = find_user(engine, token)
     assert user is not None and (user.name, user.role, user.division) == (

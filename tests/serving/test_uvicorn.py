@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, select
 
-from features.settings import get_settings
-from features.store import schema
-from features.store.engine import create_store_engine
+from data.settings import get_settings
+from data.store.engine import create_store_engine
+from serving import tables
 from tests.serving.conftest import (
     AS_OF,
     ServedHome,
@@ -119,7 +119,7 @@ def test_two_workers_share_the_store(
 
 def _audit_workers(engine: Engine) -> set[str]:
     """The workers (host:pid) that wrote audit rows for the shared user."""
-    log = schema.audit_log
+    log = tables.audit_log
     with engine.connect() as connection:
         details = connection.execute(
             select(log.c.detail).where(log.c.user_name == "shared_worker_user")).scalars().all()

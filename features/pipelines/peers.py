@@ -1,0 +1,66 @@
+"""The one definition of a peer percentile, used by features, scored lists and what-if.
+
+A value's peer percentile is ``100 * (peers below + half the peers equal) / peers``: the
+mid-rank percentile among the known values of its peer group (the licensee itself
+included), so a licensee tied with all of its peers sits at 50, not at 100. Unknown
+values (NaN) are neither ranked nor counted among the peers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from features.pipelines.events import Floats, Ints, ratio
+
+
+def peer_percentile(
+    own: Floats, own_block: Ints, reference: Floats, reference_block: Ints
+) -> Floats:
+    """Mid-rank percentile of each ``own`` value among the ``reference`` values of its block.
+
+    ``100 * (peers below + half the peers equal) / peers``. Exact comparisons on ranks of
+    the values (not float arithmetic on them), so the result does not depend on which
+    other blocks are computed alongside. NaN values are not ranked.
+    """
+    result = np.full(own.size, np.nan)
+    usable = ~np.isnan(reference)
+    reference, reference_block = reference[usable], reference_block[usable]
+    ranked = ~np.isnan(own)
+    if reference.size == 0 or not ranked.any():
+        return result
+    levels = np.unique(np.concatenate([reference, own[ranked]]))
+    stride = levels.size + 1
+    keys = np.sort(reference_block * stride + np.searchsorted(levels, reference))
+    base = own_block[ranked] * stride
+    target = base + np.searchsorted(levels, own[ranked])
+    block_lo = np.searchsorted(keys, base, side="left")
+    block_hi = np.searchsorted(keys, base + stride, side="left")
+    below = np.searchsorted(keys, target, side="left") - block_lo
+    equal = np.searchsorted(keys, target, side="right") - np.searchsorted(keys, target, side="left")
+    peers = block_hi - block_lo
+    result[ranked] = ratio(100.0 * (below + 0.5 * equal), peers)
+    return result
+
+
+def peer_percentiles(values: Floats, groups: Sequence[object] | npt.NDArray[np.object_]) -> Floats:
+    """:func:`peer_percentile` of every value of a licensees x features matrix.
+
+    ``groups`` names each row's peer group (for example its license type); each value is
+    ranked among the same column's values of its group.
+    """
+    _, codes = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
+    codes = codes.reshape(-1).astype(np.int64)
+    result = np.full(values.shape, np.nan)
+    for column in range(values.shape[1]):
+        result[:, column] = peer_percentile(values[:, column], codes, values[:, column], codes)
+    return result
+
+
+def percentile_among(value: float, peers: Floats) -> float:
+    """:func:`peer_percentile` of one value among ``peers`` (which include it)."""
+    own = np.asarray([value], dtype=float)
+    return float(peer_percentile(own, np.zeros(1, dtype=np.int64), np.asarray(peers, dtype=float),
+                                 np.zeros(len(peers), dtype=np.int64))[0])

@@ -1,0 +1,1 @@
+"""Scoring every licensee with a model and keeping the scored list as one artifact."""

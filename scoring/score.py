@@ -1,0 +1,146 @@
+"""Scoring every active licensee: the whole scored list, computed once.
+
+``score_list`` computes, for every licensee, what any reader of the list will ever need:
+the calibrated score and raw score (log-odds), rank and percentile, the feature values,
+the SHAP contributions and their base value, peer percentiles and the top reasons. The
+list is then stored as one artifact (``scoring.lists``); serving, plans and reports read
+it and never call the model again (only what-if scores a changed row).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from data.contract import is_synthetic_license_number
+from features.catalogue import CATALOGUE_VERSION
+from features.pipelines.build import build_features
+from features.pipelines.peers import peer_percentiles
+from features.pipelines.tables import EventTables
+from models.bundle import ModelBundle
+from models.reasons import top_reasons
+
+Floats = npt.NDArray[np.float64]
+
+#: How many reasons each row of the list keeps.
+REASONS_PER_LICENSEE = 3
+#: The licensee's profile as the list shows it, copied into the list when it is scored.
+PROFILE_COLUMNS = ("business_name", "premise_city", "premise_state", "field_division",
+                   "license_type")
+#: The peer group of a licensee whose license type is unknown.
+UNKNOWN_PEER_GROUP = "unknown"
+
+
+@dataclass(frozen=True)
+class ScoredList:
+    """A scored list in rank order (row ``i`` has rank ``i + 1``).
+
+    ``rows`` holds one row per licensee: ``license_number``, ``score``, ``raw_score``,
+    ``rank``, ``percentile``, ``top_reasons`` (a list of texts) and the profile columns.
+    The three matrices are licensees x ``features``, in the same row order: feature
+    values (NaN = unknown), SHAP contributions (log-odds) and peer percentiles (NaN for
+    an unknown value). ``base_value + contributions.sum(axis=1) == raw_score``.
+    """
+
+    model_version: str
+    as_of: dt.date
+    catalogue_version: str
+    base_value: float
+    features: tuple[str, ...]
+    rows: pd.DataFrame
+    feature_values: Floats
+    contributions: Floats
+    peer_percentiles: Floats
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def synthetic_licensees(self) -> int:
+        """How many listed licensees were made up by the generator (a data fact)."""
+        return int(sum(is_synthetic_license_number(str(number))
+                       for number in self.rows["license_number"]))
+
+
+def rankable_features(tables: EventTables, as_of: dt.date) -> pd.DataFrame:
+    """The feature table of every licensee active on ``as_of``: who gets a score.
+
+    The contract says ``score`` covers every active licensee, so collectors (type 03,
+    which the glossary calls "not ranked") are scored too; they sell no retail firearms,
+    so they rank low, and a list filtered by license type leaves them out.
+    """
+    return build_features(tables, as_of)
+
+
+def _profile(dealers: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+    profile = dealers.drop_duplicates("license_number").set_index("license_number")
+    columns = {}
+    for name in PROFILE_COLUMNS:
+        values = (profile[name].reindex(index) if name in profile.columns
+                  else pd.Series(None, index=index, dtype=object))
+        columns[name] = np.asarray([None if pd.isna(v) else str(v) for v in values],
+                                   dtype=object)
+    return pd.DataFrame(columns, index=index)
+
+
+def score_list(
+    features: pd.DataFrame, bundle: ModelBundle, dealers: pd.DataFrame, *,
+    model_version: str, as_of: dt.date, reasons: int = REASONS_PER_LICENSEE,
+) -> ScoredList:
+    """Score, explain and rank every row of ``features`` (index: license number).
+
+    Rank 1 is inspected first; ties are broken by license number so lists are stable.
+    ``percentile`` is the share of scored licensees ranked below this one, in percent.
+    Peer percentiles compare each value with those of the same license type on the list.
+    """
+    names = bundle.features
+    values = features[names].astype(float)
+    values.index = values.index.astype(str)
+    explanation = bundle.explain(values)
+    raw = np.asarray(explanation.raw_scores, dtype=float)
+    order = (pd.DataFrame({"raw_score": raw, "license_number": values.index})
+             .sort_values(["raw_score", "license_number"], ascending=[False, True],
+                          kind="stable").index.to_numpy())
+    values = values.iloc[order]
+    contributions = explanation.contributions.iloc[order]
+    raw = raw[order]
+    profile = _profile(dealers, values.index)
+    groups = profile["license_type"].fillna(UNKNOWN_PEER_GROUP)
+    texts = [[reason.text for reason in row]
+             for row in top_reasons(contributions, values, reasons)]
+    n = len(values)
+    rank = np.arange(1, n + 1, dtype=np.int64)
+    rows = pd.DataFrame({
+        "license_number": values.index.to_numpy(dtype=object),
+        "score": np.asarray(bundle.calibrator.transform(raw), dtype=float),
+        "raw_score": raw,
+        "rank": rank,
+        "percentile": 100.0 * (n - rank) / n if n else np.empty(0),
+        "top_reasons": texts,
+        **{name: profile[name].to_numpy(dtype=object) for name in PROFILE_COLUMNS},
+    })
+    matrix = values.to_numpy(dtype=float)
+    return ScoredList(
+        model_version=str(model_version), as_of=as_of,
+        catalogue_version=str(bundle.metadata.get("catalogue_version", CATALOGUE_VERSION)),
+        base_value=float(explanation.base_value), features=tuple(names), rows=rows,
+        feature_values=matrix, contributions=contributions.to_numpy(dtype=float),
+        peer_percentiles=peer_percentiles(matrix, groups.to_numpy(dtype=object)),
+    )
+
+
+#: The contract's score file: at least license_number, score, rank.
+SCORE_CSV_COLUMNS = ("license_number", "score", "raw_score", "rank", "percentile")
+
+
+def write_score_csv(scored: ScoredList, path: str) -> None:
+    """The contract's score file: license_number, score, rank, plus percentile and reasons."""
+    out = scored.rows[list(SCORE_CSV_COLUMNS)].copy()
+    for i in range(REASONS_PER_LICENSEE):
+        out[f"reason_{i + 1}"] = [row[i] if len(row) > i else ""
+                                  for row in scored.rows["top_reasons"]]
+    out.to_csv(path, index=False, float_format="%.10g")
