@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from features.contract import SERIOUS_OUTCOMES
+from data.contract import SERIOUS_OUTCOMES
 
 DEFAULT_INSPECTION_DURATION_DAYS = 120
 
