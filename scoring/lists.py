@@ -52,7 +52,7 @@ from sqlalchemy import (
 )
 
 from data.store.schema import metadata
-from scoring.score import ScoredList
+from scoring.score import PROFILE_COLUMNS, ScoredList
 
 ARTIFACT_MEDIA_TYPE = "application/vnd.apache.parquet"
 _METADATA_KEY = b"dealer_risk"
@@ -131,9 +131,16 @@ def _as_datetime(value: object) -> dt.datetime:
 
 def to_parquet(scored: ScoredList, model_name: str) -> bytes:
     """The list as one Parquet file (see the module docstring)."""
+    rows = scored.rows
     columns: dict[str, Any] = {
-        name: scored.rows[name].to_numpy() for name in scored.rows.columns
-        if name != "top_reasons"
+        "license_number": pa.array(rows["license_number"].astype(str), type=pa.string()),
+        "score": rows["score"].to_numpy(dtype=float),
+        "raw_score": rows["raw_score"].to_numpy(dtype=float),
+        "rank": rows["rank"].to_numpy(dtype=np.int64),
+        "percentile": rows["percentile"].to_numpy(dtype=float),
+        # Profile text: None (or pandas' NaN for a missing string) is stored as null.
+        **{name: pa.array(rows[name], type=pa.string(), from_pandas=True)
+           for name in PROFILE_COLUMNS},
     }
     columns["top_reasons"] = pa.array(scored.rows["top_reasons"].tolist(),
                                       type=pa.list_(pa.string()))
@@ -166,11 +173,14 @@ def from_parquet(content: bytes) -> ScoredList:
             table.column(f"{prefix}:{name}").to_numpy() for name in features
         ]).astype(float, copy=False)
 
-    row_names = [name for name in table.column_names if ":" not in name]
     rows = pd.DataFrame({
-        name: (table.column(name).to_pylist() if name == "top_reasons"
-               else table.column(name).to_numpy(zero_copy_only=False))
-        for name in row_names
+        "license_number": np.asarray(table.column("license_number").to_pylist(), dtype=object),
+        **{name: table.column(name).to_numpy()
+           for name in ("score", "raw_score", "rank", "percentile")},
+        "top_reasons": table.column("top_reasons").to_pylist(),
+        # Object columns keep None for a missing value (pandas would infer NaN).
+        **{name: pd.Series(table.column(name).to_pylist(), dtype=object)
+           for name in PROFILE_COLUMNS},
     })
     return ScoredList(
         model_version=str(identity["model_version"]), as_of=_as_date(identity["as_of"]),

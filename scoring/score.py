@@ -82,8 +82,8 @@ def _profile(dealers: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
     for name in PROFILE_COLUMNS:
         values = (profile[name].reindex(index) if name in profile.columns
                   else pd.Series(None, index=index, dtype=object))
-        columns[name] = np.asarray([None if pd.isna(v) else str(v) for v in values],
-                                   dtype=object)
+        columns[name] = pd.Series([None if pd.isna(v) else str(v) for v in values],
+                                  index=index, dtype=object)
     return pd.DataFrame(columns, index=index)
 
 
@@ -121,7 +121,8 @@ def score_list(
         "rank": rank,
         "percentile": 100.0 * (n - rank) / n if n else np.empty(0),
         "top_reasons": texts,
-        **{name: profile[name].to_numpy(dtype=object) for name in PROFILE_COLUMNS},
+        # Object columns keep None for a missing value (pandas would infer NaN).
+        **{name: pd.Series(profile[name].tolist(), dtype=object) for name in PROFILE_COLUMNS},
     })
     matrix = values.to_numpy(dtype=float)
     return ScoredList(
