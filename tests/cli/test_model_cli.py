@@ -81,11 +81,21 @@ def test_train_promote_score_round_trip(loaded_home: Path, tmp_path: Path) -> No
     second = _invoke("train", "--as-of", "2023-01-01", "--experiment", fast)
     assert second.strip().splitlines()[-1] == "2"
 
-    assert "now champion" in _invoke("promote", "1")
+    promoted = _invoke("promote", "1")
+    assert "now champion" in promoted
+    # Without a stored list the promotion says what to run next.
+    assert "version 1 has no stored list yet" in promoted and "dealer-risk score" in promoted
     out1, out2 = tmp_path / "v1.csv", tmp_path / "v2.csv"
-    _invoke("score", "--as-of", "2023-01-01", "--out", str(out1))
-    _invoke("score", "--as-of", "2023-01-01", "--out", str(out2),
-            "--model", "models:/dealer-risk/2")
+    stored1 = _invoke("score", "--as-of", "2023-01-01", "--out", str(out1))
+    stored2 = _invoke("score", "--as-of", "2023-01-01", "--out", str(out2),
+                      "--model", "models:/dealer-risk/2")
+    # Every score makes a new list; none replaces another.
+    assert stored1.strip().endswith("stored as list 1")
+    assert stored2.strip().endswith("stored as list 2")
+    # Version 2 has a list now, so promoting it says which list serving will show.
+    promoted2 = _invoke("promote", "2")
+    assert "serving will show version 2's list 2 as of 2023-01-01" in promoted2
+    _invoke("promote", "1", "--force")
     scores1, scores2 = pd.read_csv(out1), pd.read_csv(out2)
     # Same data and seed: the second version scores identically.
     pd.testing.assert_frame_equal(scores1, scores2)
