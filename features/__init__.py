@@ -1,4 +1,5 @@
-"""Reading the data contract, validating it, the store, and point-in-time features.
+"""Point-in-time features: the pipelines and the feature catalogue.
 
-This is the bottom layer: it imports nothing from ``models``, ``training`` or ``serving``.
+Features are pure functions of the contract's event tables and an ``as_of`` date; this
+package imports only the data layer (``data``), nothing from models, training or serving.
 """
