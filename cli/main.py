@@ -20,6 +20,7 @@ from cli import (
     generate_commands,
     import_commands,
     model_commands,
+    plan_commands,
     serve_commands,
     store_commands,
     users_commands,
@@ -63,6 +64,7 @@ store_commands.register(app)
 import_commands.register(app)
 features_commands.register(app)
 model_commands.register(app)
+plan_commands.register(app)
 serve_commands.register(app)
 users_commands.register(app)
 generate_commands.register(app)

@@ -247,16 +247,20 @@ def _lists_query() -> Any:
 
 def latest_list(
     engine: Engine, model_version: str | None = None, *, servable: bool = False,
+    on_or_before: dt.date | None = None,
 ) -> ListInfo | None:
     """The newest stored list (of ``model_version`` when given), or None.
 
     Newest means the latest as-of date, then the latest list id. With ``servable``, only
-    lists with an artifact count (lists stored before artifacts existed have none).
+    lists with an artifact count (lists stored before artifacts existed have none); with
+    ``on_or_before``, only lists as of that date or earlier.
     """
     statement = _lists_query().order_by(score_lists.c.as_of.desc(),
                                         score_lists.c.list_id.desc()).limit(1)
     if model_version is not None:
         statement = statement.where(score_lists.c.model_version == model_version)
+    if on_or_before is not None:
+        statement = statement.where(score_lists.c.as_of <= on_or_before)
     if servable:
         statement = statement.where(score_list_artifacts.c.list_id.is_not(None))
     with engine.connect() as connection:

@@ -1,0 +1,117 @@
+"""``dealer-risk plan``: next period's compliance inspections in every field division."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli.model_commands import AsOf
+from data.settings import get_settings
+from data.store import open_store
+from data.store.read import read_tables
+from models.registry import champion_version
+from planning.design import (
+    DEFAULT_EXPLORATION_SHARE,
+    DEFAULT_PERIOD_DAYS,
+    PlanError,
+    PlanOptions,
+    read_capacity,
+)
+from planning.plans import make_design, plan_csv_frame, store_plan
+from scoring.lists import latest_list, read_score_list
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def plan(
+    as_of: AsOf,
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write the plan to.")],
+    capacity: Annotated[
+        Path | None,
+        typer.Option("--capacity", dir_okay=False,
+                     help="CSV field_division,inspections: each division's capacity in the "
+                          "period (default: 12% of its eligible licensees a year)."),
+    ] = None,
+    period_days: Annotated[
+        int, typer.Option("--period-days", help="Length of the planned period in days.")
+    ] = DEFAULT_PERIOD_DAYS,
+    exploration_share: Annotated[
+        float, typer.Option("--exploration-share",
+                            help="Share of each division's capacity drawn at random from its "
+                                 "other eligible licensees (above 0, at most 1).")
+    ] = DEFAULT_EXPLORATION_SHARE,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the exploration draw.")] = 0,
+) -> None:
+    """Plan the period's compliance inspections from the champion's newest list as of DATE.
+
+    The plan is stored (its id is the last line printed) and written to FILE as CSV: one
+    row per planned inspection, with its selection path and probability.
+    """
+    settings = get_settings()
+    day = as_of.date()
+    try:
+        options = PlanOptions(
+            as_of=day, period_days=period_days, exploration_share=exploration_share,
+            seed=seed, capacity=read_capacity(str(capacity)) if capacity else None)
+    except PlanError as error:
+        raise _fail(str(error)) from error
+    version = champion_version(settings.mlflow_tracking_uri)
+    if version is None:
+        raise _fail("no champion model: run `dealer-risk promote VERSION` first")
+    engine = open_store(settings.database_url)
+    try:
+        listing = latest_list(engine, model_version=version, servable=True, on_or_before=day)
+        if listing is None:
+            raise _fail(f"champion version {version} has no stored list as of {day} or "
+                        f"earlier: run `dealer-risk score --as-of {day} --out FILE` first")
+        scored = read_score_list(engine, listing.list_id)
+        frames = read_tables(engine, known_before=day, names=("dealers", "inspections"))
+        design = make_design(scored, frames["dealers"], frames["inspections"], options)
+        plan_id = store_plan(engine, design, listing, created_by=getpass.getuser(),
+                             created_at=dt.datetime.now(dt.UTC))
+    finally:
+        engine.dispose()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    plan_csv_frame(design, plan_id, listing).to_csv(out, index=False, float_format="%.10g")
+    if listing.as_of != day:
+        typer.echo(f"note: the newest list of version {version} is as of {listing.as_of}",
+                   err=True)
+    for note in design.notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo(f"{'division':<24} {'capacity':>8} {'eligible':>8} {'risk':>6} "
+               f"{'explore':>7} {'expected':>9} {'DL2 rule':>9} {'random':>8}", err=True)
+    for division in design.divisions:
+        dl2 = division.expected_serious_demand_letter_2
+        typer.echo(
+            f"{division.field_division[:24]:<24} {division.capacity:>8,} "
+            f"{division.eligible:>8,} {division.risk:>6,} {division.exploration:>7,} "
+            f"{division.expected_serious:>9.1f} "
+            f"{'-' if dl2 is None else f'{dl2:.1f}':>9} "
+            f"{division.expected_serious_random:>8.1f}", err=True)
+    expected = sum(d.expected_serious for d in design.divisions)
+    rule = [d.expected_serious_demand_letter_2 for d in design.divisions]
+    rule_text = ("" if any(value is None for value in rule) else
+                 f" against {sum(value or 0.0 for value in rule):.1f} for the Demand Letter 2 "
+                 "rule")
+    random_total = sum(d.expected_serious_random for d in design.divisions)
+    excluded = ", ".join(f"{count:,} {name.replace('_', ' ')}"
+                         for name, count in design.exclusions.items() if count)
+    typer.echo(f"excluded: {excluded or 'none'}", err=True)
+    typer.echo(
+        f"planned {len(design.rows):,} inspections in {len(design.divisions)} divisions from "
+        f"list {listing.list_id} (version {listing.model_version}, as of {listing.as_of}); "
+        f"expected serious findings {expected:.1f}{rule_text} and {random_total:.1f} for a "
+        f"random plan; wrote {out}", err=True)
+    typer.echo(plan_id)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the plan command to ``app``."""
+    app.command("plan")(plan)
