@@ -76,9 +76,8 @@ def compare_lists(before: ScoredList, after: ScoredList, before_id: int, after_i
     frame = pd.DataFrame({"license_number": numbers})
     in_old = frame["license_number"].isin(old.index).to_numpy()
     in_new = frame["license_number"].isin(new.index).to_numpy()
-    frame["field_division"] = [
-        new.at[n, "field_division"] if present else old.at[n, "field_division"]
-        for n, present in zip(numbers, in_new, strict=True)]
+    frame["field_division"] = (new["field_division"].reindex(numbers)
+                               .fillna(old["field_division"].reindex(numbers)).to_numpy())
     frame["status"] = np.where(in_old & in_new, "listed", np.where(in_new, "new", "gone"))
     frame["score_before"] = old["score"].reindex(numbers).to_numpy()
     frame["score_after"] = new["score"].reindex(numbers).to_numpy()

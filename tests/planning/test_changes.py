@@ -39,17 +39,17 @@ def test_moves_entries_exits_and_reasons_are_reported() -> None:
     after = _list(after_scores, reasons={"D3": ["new reason"]})
     changes = compare_lists(before, after, 1, 2)
     frame = changes.licensees.set_index("license_number")
-    assert frame.at["D3", "rank_before"] == 4 and frame.at["D3", "rank_after"] == 1
-    assert frame.at["D3", "rank_change"] == 3
-    assert frame.at["D3", "score_change"] == 0.9 - 0.47
-    assert bool(frame.at["D3", "reasons_changed"]) and not bool(frame.at["D1", "reasons_changed"])
-    assert frame.at["M2", "status"] == "new" and pd.isna(frame.at["M2", "rank_before"])
-    assert frame.at["D0", "status"] == "gone" and frame.at["M1", "status"] == "gone"
+    assert frame.loc["D3", "rank_before"] == 4 and frame.loc["D3", "rank_after"] == 1
+    assert frame.loc["D3", "rank_change"] == 3
+    assert frame.loc["D3", "score_change"] == 0.9 - 0.47
+    assert bool(frame.loc["D3", "reasons_changed"]) and not bool(frame.loc["D1", "reasons_changed"])
+    assert frame.loc["M2", "status"] == "new" and pd.isna(frame.loc["M2", "rank_before"])
+    assert frame.loc["D0", "status"] == "gone" and frame.loc["M1", "status"] == "gone"
     dallas, miami = changes.divisions
     assert (dallas.field_division, dallas.top, dallas.entered, dallas.left) == (
         "Dallas", 1, ("D3",), ("D0",))
     assert (miami.entered, miami.left) == (("M2",), ("M0",))
-    assert bool(frame.at["D3", "entered_top"]) and bool(frame.at["D0", "left_top"])
+    assert bool(frame.loc["D3", "entered_top"]) and bool(frame.loc["D0", "left_top"])
     # Gone licensees come after everyone on the later list.
     assert changes.licensees["status"].tolist()[-2:] == ["gone", "gone"]
 
