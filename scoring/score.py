@@ -22,7 +22,7 @@ from features.pipelines.build import build_features
 from features.pipelines.peers import peer_percentiles
 from features.pipelines.tables import EventTables
 from models.bundle import ModelBundle
-from models.reasons import top_reasons
+from models.reasons import top_reason_texts
 
 Floats = npt.NDArray[np.float64]
 
@@ -77,13 +77,18 @@ def rankable_features(tables: EventTables, as_of: dt.date) -> pd.DataFrame:
 
 
 def _profile(dealers: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+    """The profile columns of ``index``'s licensees: text, or None where unknown."""
     profile = dealers.drop_duplicates("license_number").set_index("license_number")
     columns = {}
     for name in PROFILE_COLUMNS:
-        values = (profile[name].reindex(index) if name in profile.columns
-                  else pd.Series(None, index=index, dtype=object))
-        columns[name] = pd.Series([None if pd.isna(v) else str(v) for v in values],
-                                  index=index, dtype=object)
+        if name not in profile.columns:
+            columns[name] = pd.Series([None] * len(index), index=index, dtype=object)
+            continue
+        values = profile[name].reindex(index)
+        text = values.astype(str).to_numpy(dtype=object)
+        text[values.isna().to_numpy()] = None
+        # An object Series keeps None for a missing value (a bare array would become NaN).
+        columns[name] = pd.Series(text, index=index, dtype=object)
     return pd.DataFrame(columns, index=index)
 
 
@@ -110,8 +115,9 @@ def score_list(
     raw = raw[order]
     profile = _profile(dealers, values.index)
     groups = profile["license_type"].fillna(UNKNOWN_PEER_GROUP)
-    texts = [[reason.text for reason in row]
-             for row in top_reasons(contributions, values, reasons)]
+    contribution_matrix = contributions.to_numpy(dtype=float)
+    matrix = values.to_numpy(dtype=float)
+    texts = top_reason_texts(contribution_matrix, matrix, names, reasons)
     n = len(values)
     rank = np.arange(1, n + 1, dtype=np.int64)
     rows = pd.DataFrame({
@@ -124,12 +130,11 @@ def score_list(
         # Object columns keep None for a missing value (pandas would infer NaN).
         **{name: pd.Series(profile[name].tolist(), dtype=object) for name in PROFILE_COLUMNS},
     })
-    matrix = values.to_numpy(dtype=float)
     return ScoredList(
         model_version=str(model_version), as_of=as_of,
         catalogue_version=str(bundle.metadata.get("catalogue_version", CATALOGUE_VERSION)),
         base_value=float(explanation.base_value), features=tuple(names), rows=rows,
-        feature_values=matrix, contributions=contributions.to_numpy(dtype=float),
+        feature_values=matrix, contributions=contribution_matrix,
         peer_percentiles=peer_percentiles(matrix, groups.to_numpy(dtype=object)),
     )
 

@@ -49,13 +49,57 @@ def peer_percentiles(values: Floats, groups: Sequence[object] | npt.NDArray[np.o
     """:func:`peer_percentile` of every value of a licensees x features matrix.
 
     ``groups`` names each row's peer group (for example its license type); each value is
-    ranked among the same column's values of its group.
+    ranked among the same column's values of its group. Equal to calling
+    :func:`peer_percentile` column by column with each column as its own reference, but
+    with one sort per column instead of a sort and five binary searches.
+
+    Examples
+    --------
+    >>> peer_percentiles(np.array([[1.0], [2.0], [2.0], [np.nan]]), ["a", "a", "a", "a"])
+    array([[16.66666667],
+           [66.66666667],
+           [66.66666667],
+           [        nan]])
     """
     _, codes = np.unique(np.asarray(groups, dtype=str), return_inverse=True)
     codes = codes.reshape(-1).astype(np.int64)
     result = np.full(values.shape, np.nan)
     for column in range(values.shape[1]):
-        result[:, column] = peer_percentile(values[:, column], codes, values[:, column], codes)
+        result[:, column] = _self_percentile(values[:, column], codes)
+    return result
+
+
+def _self_percentile(values: Floats, codes: Ints) -> Floats:
+    """:func:`peer_percentile` of ``values`` among themselves, block by block.
+
+    Sorting by (block, value) lines up each block's known values in order; a value's
+    peers below are those before the start of its run of equal values, its equal peers
+    the run's length. Equality is float equality, as in :func:`peer_percentile`'s
+    searches (so -0.0 ties with 0.0).
+    """
+    result = np.full(values.size, np.nan)
+    known = np.flatnonzero(~np.isnan(values))
+    if known.size == 0:
+        return result
+    own, block = values[known], codes[known]
+    order = np.lexsort((own, block))
+    own, block = own[order], block[order]
+    size = own.size
+    new_block = np.empty(size, dtype=bool)
+    new_block[0] = True
+    np.not_equal(block[1:], block[:-1], out=new_block[1:])
+    new_run = new_block.copy()
+    new_run[1:] |= own[1:] != own[:-1]
+    block_starts = np.flatnonzero(new_block)
+    run_starts = np.flatnonzero(new_run)
+    block_sizes = np.diff(np.append(block_starts, size))
+    run_sizes = np.diff(np.append(run_starts, size))
+    block_of = np.cumsum(new_block) - 1
+    run_of = np.cumsum(new_run) - 1
+    below = run_starts[run_of] - block_starts[block_of]
+    equal = run_sizes[run_of]
+    peers = block_sizes[block_of]
+    result[known[order]] = ratio(100.0 * (below + 0.5 * equal), peers)
     return result
 
 

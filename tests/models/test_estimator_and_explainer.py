@@ -54,12 +54,52 @@ def test_shap_contributions_plus_base_value_equal_the_raw_score() -> None:
     assert importance["short_ttc_traces_3y"] > importance["noise"]
 
 
-def test_shap_matches_lightgbm_pred_contrib() -> None:
+def test_contributions_are_shap_tree_explainer_values() -> None:
+    # shap's own TreeExplainer is the oracle for the values LightGBM computes for us.
+    import shap
+
     X, y = _planted_world()
     model = RiskModel(num_boost_round=30).fit(X, y)
-    ours = RiskExplainer(model).explain(X.iloc[:200]).contributions.to_numpy()
-    native = model.predict_contributions(X.iloc[:200])[:, :-1]
-    assert np.allclose(ours, native, atol=1e-6)
+    ours = RiskExplainer(model).explain(X.iloc[:200])
+    oracle = shap.TreeExplainer(model.booster_, model_output="raw",
+                                feature_perturbation="tree_path_dependent")
+    expected = np.asarray(oracle.shap_values(X.iloc[:200].to_numpy(), check_additivity=False))
+    assert np.allclose(ours.contributions.to_numpy(), expected, atol=1e-9)
+    assert ours.base_value == pytest.approx(
+        float(np.asarray(oracle.expected_value).reshape(-1)[-1]), abs=1e-9)
+
+
+def test_explaining_no_rows_gives_an_empty_explanation_with_the_base_value() -> None:
+    X, y = _planted_world()
+    explainer = RiskExplainer(RiskModel(num_boost_round=20).fit(X, y))
+    empty = explainer.explain(X.iloc[:0])
+    assert empty.contributions.shape == (0, 3)
+    assert empty.raw_scores.shape == (0,)
+    assert empty.base_value == explainer.explain(X.iloc[:5]).base_value
+
+
+def test_explanations_that_do_not_add_up_are_refused() -> None:
+    X, y = _planted_world()
+    model = RiskModel(num_boost_round=20).fit(X, y)
+    other = RiskModel(num_boost_round=20, seed=9).fit(X, 1 - y)
+
+    class Mismatched(RiskModel):
+        """Contributions from one booster, the margin from another."""
+
+    mismatched = Mismatched()
+    mismatched.feature_names_ = model.feature_names_
+    mismatched.booster_ = _SplitBooster(model.booster_, other.booster_)  # type: ignore[assignment]
+    with pytest.raises(ArithmeticError, match="add up"):
+        RiskExplainer(mismatched).explain(X.iloc[:50])
+
+
+class _SplitBooster:
+    def __init__(self, contributions: object, margin: object) -> None:
+        self._contributions, self._margin = contributions, margin
+
+    def predict(self, matrix: np.ndarray, **kwargs: bool) -> np.ndarray:
+        booster = self._contributions if kwargs.get("pred_contrib") else self._margin
+        return np.asarray(booster.predict(matrix, **kwargs))  # type: ignore[attr-defined]
 
 
 def test_platt_calibration_is_monotone_and_matches_the_base_rate() -> None:
