@@ -1,7 +1,8 @@
 """``dealer-risk demo``: the main job end to end on the embedded default.
 
-Generate a synthetic national world, ingest it, train, promote, score, create one user
-per role, print their tokens and the address, and serve. Every stage prints a line with
+Generate a synthetic national world, ingest it, train, promote, score (an earlier list
+too, so there is a history), plan each division's inspections, create one user per role,
+print their tokens and the address, and serve. Every stage prints a line with
 its time, so a new user sees where the minutes go.
 """
 
@@ -17,24 +18,29 @@ from typing import Annotated
 import typer
 
 from cli.model_commands import log_with_truth, score_and_store
+from cli.plan_commands import plan_and_store
 from cli.serve_commands import serve
 from data.ingest import ingest_directory
 from data.settings import get_settings
 from data.store import open_store, table_counts
 from features.io import load_tables
 from models.registry import load_bundle
+from planning.design import PlanOptions
+from planning.plans import plan_csv_frame
 from serving.users import Role, UserExists, create_user
 from synthetic import generate_world, write_world
 from training.experiment import ExperimentConfig
 from training.pipeline import train
 from training.promotion import promote
 
-STAGES = 7
+STAGES = 8
+#: How long before the demo's date its earlier list is scored (its score history).
+EARLIER_LIST_DAYS = 182
 
 
 @contextmanager
 def _stage(number: int, text: str) -> Iterator[Callable[[str], None]]:
-    """Print ``[n/7] text ...`` and, when the block ends, the seconds it took."""
+    """Print ``[n/8] text ...`` and, when the block ends, the seconds it took."""
     typer.echo(f"[{number}/{STAGES}] {text} ...", err=True)
     started = time.perf_counter()
     notes: list[str] = []
@@ -108,15 +114,30 @@ def demo(
     with _stage(4, f"promoting version {logged.version} to champion") as note:
         note(promote(settings.mlflow_tracking_uri, logged.version, force=True).describe())
 
-    with _stage(5, f"scoring every active licensee as of {as_of}") as note:
+    earlier = as_of - dt.timedelta(days=EARLIER_LIST_DAYS)
+    with _stage(5, f"scoring every active licensee as of {earlier} and {as_of}") as note:
         bundle, version = load_bundle(settings.mlflow_tracking_uri)
-        out = settings.home / "demo" / f"scores-{as_of.isoformat()}.csv"
-        scored, _list_id = score_and_store(engine, tables, as_of, bundle, version, out)
+        # An earlier list too, so the pages have a score history and something changed.
+        for day in (earlier, as_of):
+            out = settings.home / "demo" / f"scores-{day.isoformat()}.csv"
+            scored, list_id = score_and_store(engine, tables, day, bundle, version, out)
+            note(f"list {list_id}: {len(scored):,} licensees as of {day} to {out}")
         top_division = scored.rows["field_division"].head(100).mode().iloc[0]
-        note(f"{len(scored):,} licensees to {out}")
+
+    with _stage(6, f"planning each field division's inspections from {as_of}") as note:
+        out = settings.home / "demo" / f"plan-{as_of.isoformat()}.csv"
+        design, plan_id, listing = plan_and_store(
+            engine, settings.mlflow_tracking_uri, PlanOptions(as_of=as_of, seed=seed),
+            created_by="demo")
+        plan_csv_frame(design, plan_id, listing).to_csv(out, index=False,
+                                                        float_format="%.10g")
+        rule = sum(d.expected_serious_demand_letter_2 or 0.0 for d in design.divisions)
+        note(f"plan {plan_id}: {len(design.rows):,} inspections, expected serious "
+             f"{sum(d.expected_serious for d in design.divisions):.0f} against {rule:.0f} "
+             f"for the Demand Letter 2 rule, to {out}")
         engine.dispose()
 
-    with _stage(6, "creating one user per role") as note:
+    with _stage(7, "creating one user per role") as note:
         users = [_create_demo_user(settings.database_url, Role.INSPECTOR, str(top_division)),
                  *(_create_demo_user(settings.database_url, role, None)
                    for role in (Role.SUPERVISOR, Role.DATA_SCIENTIST, Role.ADMIN))]
@@ -130,9 +151,8 @@ def demo(
     typer.echo(f"Demo ready in {time.perf_counter() - started:.0f} s.")
     if no_serve:
         return
-    typer.echo(f"[7/{STAGES}] serving on http://{host}:{port} (Ctrl+C to stop); the server "
-               "first loads the champion and explains every licensee, about a minute and a "
-               "half for 80,000, and answers once that is done", err=True)
+    typer.echo(f"[{STAGES}/{STAGES}] serving on http://{host}:{port} (Ctrl+C to stop); "
+               "/readyz answers 503 until the stored list is loaded", err=True)
     serve(host=host, port=port, workers=1, reload_seconds=None, log_level="warning")
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy import Engine
 
 from cli.model_commands import AsOf
 from data.settings import get_settings
@@ -17,17 +18,41 @@ from models.registry import champion_version
 from planning.design import (
     DEFAULT_EXPLORATION_SHARE,
     DEFAULT_PERIOD_DAYS,
+    Design,
     PlanError,
     PlanOptions,
     read_capacity,
 )
 from planning.plans import make_design, plan_csv_frame, store_plan
-from scoring.lists import latest_list, read_score_list
+from scoring.lists import ListInfo, latest_list, read_score_list
 
 
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code=2)
+
+
+def plan_and_store(
+    engine: Engine, tracking_uri: str, options: PlanOptions, created_by: str | None = None,
+) -> tuple[Design, int, ListInfo]:
+    """Make the plan of ``options`` from the champion's newest list and store it.
+
+    Raises :class:`PlanError` when there is no champion or it has no list as of the date.
+    """
+    version = champion_version(tracking_uri)
+    if version is None:
+        raise PlanError("no champion model: run `dealer-risk promote VERSION` first")
+    day = options.as_of
+    listing = latest_list(engine, model_version=version, servable=True, on_or_before=day)
+    if listing is None:
+        raise PlanError(f"champion version {version} has no stored list as of {day} or "
+                        f"earlier: run `dealer-risk score --as-of {day} --out FILE` first")
+    scored = read_score_list(engine, listing.list_id)
+    frames = read_tables(engine, known_before=day, names=("dealers", "inspections"))
+    design = make_design(scored, frames["dealers"], frames["inspections"], options)
+    plan_id = store_plan(engine, design, listing, created_by=created_by or getpass.getuser(),
+                         created_at=dt.datetime.now(dt.UTC))
+    return design, plan_id, listing
 
 
 def plan(
@@ -62,27 +87,19 @@ def plan(
             seed=seed, capacity=read_capacity(str(capacity)) if capacity else None)
     except PlanError as error:
         raise _fail(str(error)) from error
-    version = champion_version(settings.mlflow_tracking_uri)
-    if version is None:
-        raise _fail("no champion model: run `dealer-risk promote VERSION` first")
     engine = open_store(settings.database_url)
     try:
-        listing = latest_list(engine, model_version=version, servable=True, on_or_before=day)
-        if listing is None:
-            raise _fail(f"champion version {version} has no stored list as of {day} or "
-                        f"earlier: run `dealer-risk score --as-of {day} --out FILE` first")
-        scored = read_score_list(engine, listing.list_id)
-        frames = read_tables(engine, known_before=day, names=("dealers", "inspections"))
-        design = make_design(scored, frames["dealers"], frames["inspections"], options)
-        plan_id = store_plan(engine, design, listing, created_by=getpass.getuser(),
-                             created_at=dt.datetime.now(dt.UTC))
+        design, plan_id, listing = plan_and_store(engine, settings.mlflow_tracking_uri,
+                                                  options)
+    except PlanError as error:
+        raise _fail(str(error)) from error
     finally:
         engine.dispose()
     out.parent.mkdir(parents=True, exist_ok=True)
     plan_csv_frame(design, plan_id, listing).to_csv(out, index=False, float_format="%.10g")
     if listing.as_of != day:
-        typer.echo(f"note: the newest list of version {version} is as of {listing.as_of}",
-                   err=True)
+        typer.echo(f"note: the newest list of version {listing.model_version} is as of "
+                   f"{listing.as_of}", err=True)
     for note in design.notes:
         typer.echo(f"note: {note}", err=True)
     typer.echo(f"{'division':<24} {'capacity':>8} {'eligible':>8} {'risk':>6} "

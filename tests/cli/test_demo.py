@@ -14,7 +14,7 @@ from cli.main import app
 runner = CliRunner()
 
 
-def test_demo_generates_ingests_trains_promotes_scores_and_creates_users(
+def test_demo_generates_ingests_trains_promotes_scores_plans_and_creates_users(
     dealer_risk_home: Path,
 ) -> None:
     result = runner.invoke(app, ["demo", "--dealers", "1500", "--no-serve"])
@@ -28,6 +28,12 @@ def test_demo_generates_ingests_trains_promotes_scores_and_creates_users(
     assert status["champion"] == "1"
     scores = pd.read_csv(dealer_risk_home / "demo" / "scores-2024-01-01.csv")
     assert scores["rank"].iloc[0] == 1 and len(scores) > 1000
+    # An earlier list gives the pages a history; the plan comes from the newer one.
+    assert (dealer_risk_home / "demo" / "scores-2023-07-03.csv").exists()
+    plan = pd.read_csv(dealer_risk_home / "demo" / "plan-2024-01-01.csv")
+    assert set(plan["selected_by"]) == {"risk", "exploration"}
+    assert (plan["list_id"] == 2).all() and (plan["plan_id"] == 1).all()
+    assert plan["selection_probability"].between(0, 1, inclusive="right").all()
     # The truth stays outside the ingested directory.
     assert (dealer_risk_home / "demo" / "world.truth.csv").exists()
     assert not any("truth" in path.name for path in (dealer_risk_home / "demo" / "world").iterdir())
