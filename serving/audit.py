@@ -11,19 +11,14 @@ never behind what was disclosed. To keep that cheap under load:
   lock: if another writer holds the file, the group goes to the writer thread instead;
 - on PostgreSQL, whose commit is a round trip and a flush to disk, one writer thread per
   process commits whatever has queued up while the loop goes on;
-- a handler submits its row as soon as it knows what it will disclose and awaits the
-  commit only before answering, so the commit overlaps whatever is still to build (an
-  explanation's body; a list page is built first, as its row records its length);
+- a handler has one call, ``Caller.record`` (``serving.deps``), which awaits
+  :meth:`AuditWriter.write`, right before it answers;
 - the row's values are converted for the driver when it is submitted, so the writer
   thread needs the interpreter only for a moment per batch;
-- on SQLite the writer's connection never checkpoints the write-ahead log itself (a
-  checkpoint syncs the database file, which held some commits for milliseconds); a
-  second thread checkpoints every second, beside the writes, without blocking them.
-  Under steady load that alone never lets the log start over (some commit always lands
-  during the checkpoint), so it grew by about 12 MB a second and every commit extended
-  the file; once the log holds ``RESTART_PAGES`` pages the thread also restarts it,
-  holding writers for the moment that takes (at most ``RESTART_WAIT_MS``, backing off
-  while a long reader keeps the log busy), and commits overwrite the same file again.
+- on SQLite the connection that commits also checkpoints the write-ahead log (SQLite's
+  automatic checkpoint, every ``wal_autocheckpoint`` pages): it is the only writer of the
+  process, so its checkpoint finds every frame copied and the next commit starts the log
+  over, keeping it bounded under steady load (see ``docs/api.md``, "Performance").
 
 The rows live in the store, so every worker's rows land in the same table.
 """
@@ -40,8 +35,7 @@ import queue
 import socket
 import sqlite3
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,15 +49,6 @@ logger = logging.getLogger(__name__)
 #: Which process answered: lets an operator tell workers and hosts apart in the log.
 SERVED_BY = f"{socket.gethostname()}:{os.getpid()}"
 _BATCH_ROWS = 500
-#: How often the SQLite checkpoint thread folds the write-ahead log into the database.
-CHECKPOINT_SECONDS = 1.0
-#: Pages in the SQLite write-ahead log beyond which the checkpoint thread restarts it
-#: (16 MiB at 4 KiB a page; a commit of a few audit rows writes two or three pages).
-RESTART_PAGES = 4096
-#: How long a restart waits for writers and readers (it holds new writers meanwhile),
-#: and the longest it backs off for after finding the log busy (a long read, a load).
-RESTART_WAIT_MS = 50
-RESTART_BACKOFF_SECONDS = 30.0
 #: The columns an entry fills, in the order of :meth:`AuditEntry.values`.
 COLUMNS = ("at", "user_name", "role", "action", "resource", "model_version", "as_of", "detail")
 
@@ -92,7 +77,6 @@ class AuditUnavailable(RuntimeError):
     """The audit row could not be written, so the action must not be answered."""
 
 
-_Done = Callable[[BaseException | None], None]
 _STOP = object()
 
 
@@ -122,17 +106,14 @@ class AuditWriter:
     :meth:`start`, stop it with :meth:`close` (which drains the thread's queue).
     """
 
-    def __init__(self, engine: Engine, checkpoint_seconds: float = CHECKPOINT_SECONDS) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.checkpoint_seconds = checkpoint_seconds
         self._pending: dict[asyncio.AbstractEventLoop, list[tuple[Any, asyncio.Future[None]]]] = {}
         self._inline_connection: Any = None
         #: Rows committed by this writer since it was made.
         self.rows_written = 0
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        self._checkpointer: threading.Thread | None = None
-        self._stopped = threading.Event()
         self._connection: Any = None  # a DBAPI connection, held by the writer thread
         # SQLAlchemy writes the statement and converts the values (its own bind
         # processors); the thread then runs it on the DBAPI cursor, which costs a fraction
@@ -152,28 +133,18 @@ class AuditWriter:
         ]
 
     @property
-    def sqlite(self) -> bool:
-        """Whether the store is SQLite (whose write-ahead log this writer checkpoints)."""
-        return self.engine.dialect.name == "sqlite"
-
-    @property
     def inline(self) -> bool:
         """Whether groups are committed on the event loop (SQLite): see :meth:`_flush_inline`."""
-        return self.sqlite
+        return self.engine.dialect.name == "sqlite"
 
     def start(self) -> None:
-        """Start the writer thread (and on SQLite the checkpoint thread)."""
-        if self.sqlite and self._checkpointer is None:
-            self._stopped.clear()
-            self._checkpointer = threading.Thread(target=self._checkpoint_loop,
-                                                  name="audit-checkpoint", daemon=True)
-            self._checkpointer.start()
+        """Start the writer thread."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
             self._thread.start()
 
     def close(self) -> None:
-        """Write what is queued, then stop the threads."""
+        """Write what is queued, then stop the thread."""
         if self._thread is not None:
             self._queue.put(_STOP)
             self._thread.join(timeout=30)
@@ -182,78 +153,25 @@ class AuditWriter:
             with contextlib.suppress(Exception):
                 self._inline_connection.close()
             self._inline_connection = None
-        if self._checkpointer is not None:
-            self._stopped.set()
-            self._checkpointer.join(timeout=30)
-            self._checkpointer = None
 
     def _connect(self, busy_timeout_ms: int | None = None) -> Any:
-        """A DBAPI connection for writing (on SQLite, one that leaves checkpoints alone)."""
+        """A DBAPI connection for writing."""
         connection = self.engine.raw_connection()
-        if self.sqlite:
+        if busy_timeout_ms is not None and self.inline:
             cursor = connection.cursor()
-            if self._checkpointer is not None:
-                cursor.execute("PRAGMA wal_autocheckpoint=0")
-            if busy_timeout_ms is not None:
-                cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             cursor.close()
         return connection
 
-    def _checkpoint_loop(self) -> None:
-        """Every CHECKPOINT_SECONDS, fold newly committed audit rows into the database.
+    async def write(self, entry: AuditEntry) -> None:
+        """Commit ``entry`` (with the rows queued beside it); raise AuditUnavailable if not.
 
-        A passive checkpoint runs beside writers and readers without blocking either; if a
-        reader holds back part of the log, the next round takes the rest. When the log has
-        grown past RESTART_PAGES, a restart checkpoint follows: it waits for the writer of
-        the moment, holds new writers (on SQLite the loop hands them to the writer thread)
-        while it copies the few pages committed since, and makes the next commit start the
-        log over. If readers or writers keep it waiting too long, the next round tries again.
+        Call it on the event loop, right before answering.
         """
-        written = self.rows_written
-        backoff, restart_after = self.checkpoint_seconds, 0.0
-        while not self._stopped.wait(self.checkpoint_seconds):
-            if self.rows_written == written:
-                continue
-            written = self.rows_written
-            try:
-                restarted = self.checkpoint(restart=time.monotonic() >= restart_after)
-            except Exception:  # the next round tries again; the rows are committed
-                logger.exception("could not checkpoint the store's write-ahead log")
-                continue
-            if restarted is False:  # busy: each try holds writers, so try less often
-                backoff = min(backoff * 2, RESTART_BACKOFF_SECONDS)
-                restart_after = time.monotonic() + backoff
-            elif restarted:
-                backoff = self.checkpoint_seconds
+        await self._submit(entry)
 
-    def checkpoint(self, restart: bool = True) -> bool | None:
-        """One round of the checkpoint thread.
-
-        Whether the log was restarted: None when it did not need to be (or ``restart`` is
-        false), False when readers or writers kept it busy past RESTART_WAIT_MS.
-        """
-        with self.engine.connect() as connection:
-            _, pages, _ = connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
-            if restart and pages > RESTART_PAGES:
-                waits = connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
-                connection.exec_driver_sql(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
-                try:
-                    busy, pages, _ = connection.exec_driver_sql(
-                        "PRAGMA wal_checkpoint(RESTART)").one()
-                finally:
-                    # The pooled connection's next user waits as long as before.
-                    connection.exec_driver_sql(f"PRAGMA busy_timeout={int(waits)}")
-                if busy:
-                    logger.info("the write-ahead log (%d pages) was busy; restarting it "
-                                "later", pages)
-                return not busy
-        return None
-
-    def submit(self, entry: AuditEntry) -> asyncio.Future[None]:
-        """Queue ``entry``; the future completes once it is committed (AuditUnavailable if not).
-
-        Call it on the event loop; await the future before answering.
-        """
+    def _submit(self, entry: AuditEntry) -> asyncio.Future[None]:
+        """Queue ``entry``; the future completes once it is committed (AuditUnavailable if not)."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         parameters = self._parameters(entry)
         if self._thread is None:
@@ -302,33 +220,6 @@ class AuditWriter:
                 self._queue.put(item)
             return
         _settle([future for _, future in batch], None)
-
-    async def write(self, entry: AuditEntry) -> None:
-        """Queue ``entry`` and wait until it is committed; raise AuditUnavailable if not."""
-        await self.submit(entry)
-
-    def write_blocking(self, entry: AuditEntry, timeout: float = 30.0) -> None:
-        """Like :meth:`write`, for code running in a worker thread."""
-        parameters = self._parameters(entry)
-        if self._thread is None:
-            try:
-                self._commit([parameters])
-            except Exception as error:
-                raise AuditUnavailable(str(error)) from error
-            return
-        finished = threading.Event()
-        errors: list[BaseException] = []
-
-        def done(error: BaseException | None) -> None:
-            if error is not None:
-                errors.append(error)
-            finished.set()
-
-        self._queue.put((parameters, done))
-        if not finished.wait(timeout):
-            raise AuditUnavailable("the audit log did not answer in time")
-        if errors:
-            raise AuditUnavailable(str(errors[0]))
 
     def _parameters(self, entry: AuditEntry) -> dict[str, Any] | tuple[Any, ...]:
         """The driver's parameters for ``entry``, stamped now."""
@@ -403,10 +294,7 @@ class AuditWriter:
             # One wake-up per event loop and batch, not one per row.
             futures: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
             for _, waiter in batch:
-                if isinstance(waiter, asyncio.Future):
-                    futures.setdefault(waiter.get_loop(), []).append(waiter)
-                else:
-                    waiter(error)
+                futures.setdefault(waiter.get_loop(), []).append(waiter)
             for loop, waiting in futures.items():
                 with contextlib.suppress(RuntimeError):  # a closed loop has no one waiting
                     loop.call_soon_threadsafe(_settle, waiting, error)

@@ -1,17 +1,18 @@
 """Dependencies of the handlers, as ``Annotated`` aliases so signatures read like the domain.
 
-They are ``async`` although none of them awaits: FastAPI runs a plain ``def`` dependency in
-its thread pool, a hop per dependency per request that cost more than the handlers' work.
+``ServingStateDep`` is the published state (503 with ``Retry-After`` while it loads);
+``InspectorDep``, ``SupervisorDep``, ``DataScientistDep`` and ``AdminDep`` are the one way
+to authorise an API request: they authenticate the bearer token, check the role (401
+without a valid token, 403 for a role without the right) and give a :class:`Caller`, whose
+:meth:`Caller.record` writes the request's audit row.
 
-``ServingStateDep`` is the published state (503 before one is loaded); ``InspectorDep``,
-``SupervisorDep``, ``DataScientistDep`` and ``AdminDep`` authenticate the bearer token,
-check the role (401 without a valid token, 403 for a role without the right) and give a
-:class:`Caller` that writes the request's audit rows.
+They are ``async`` although none of them awaits but the token lookup: FastAPI runs a plain
+``def`` dependency in its thread pool, a hop per dependency per request that cost more
+than the handlers' work.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import threading
 import time
@@ -30,6 +31,8 @@ from serving.users import Role, User, find_user, hash_token
 #: How long a worker trusts a token it has looked up. Users are only ever added, so the
 #: cache can only delay nothing; it saves a store round trip on nearly every request.
 TOKEN_CACHE_SECONDS = 60.0
+#: What a 503 asks clients to wait before trying again while the state loads, in seconds.
+RETRY_AFTER_SECONDS = 10
 
 
 async def get_settings_dep(request: Request) -> Settings:
@@ -50,18 +53,19 @@ async def get_holder(request: Request) -> StateHolder:
     return holder
 
 
+def not_ready(holder: StateHolder) -> HTTPException:
+    """The 503 (with ``Retry-After``) of a request that needs a state none is loaded yet."""
+    reason = holder.last_error or "the champion model is still loading"
+    return HTTPException(503, f"not ready: {reason}",
+                         headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 async def get_serving_state(request: Request) -> ServingState:
-    """The published state, taken once per request; 503 before the first load."""
-    return serving_state(request)
-
-
-def serving_state(request: Request) -> ServingState:
-    """:func:`get_serving_state` as a plain call, for the hottest handlers."""
+    """The published state, taken once per request; 503 until the first load succeeds."""
     holder: StateHolder = request.app.state.holder
     state = holder.current
     if state is None:
-        reason = holder.last_error or "the champion model is still loading"
-        raise HTTPException(503, f"not ready: {reason}", headers={"Retry-After": "10"})
+        raise not_ready(holder)
     return state
 
 
@@ -101,8 +105,16 @@ BEARER_SCHEME = {
 }
 
 
-class Auditor:
-    """Writes audit rows for one request's user.
+def check_division(user: User, field_division: str | None) -> None:
+    """403 when a division-bound user asks about another division's licensee."""
+    if user.division is not None and field_division != user.division:
+        raise HTTPException(
+            403, f"user {user.name!r} is limited to field division {user.division!r}"
+        )
+
+
+class Caller:
+    """The authorised user of one request: the division check and the audit row.
 
     An audited request is answered only once its row is committed; if the log cannot be
     written the request fails (503) rather than disclose anything unlogged.
@@ -112,57 +124,22 @@ class Auditor:
         self.writer = writer
         self.user = user
 
-    def _entry(self, action: str, resource: str, state: ServingState | None,
-               detail: Mapping[str, Any] | None) -> AuditEntry:
-        return AuditEntry(
+    def check_division(self, field_division: str | None) -> None:
+        """403 when the caller is limited to another field division."""
+        check_division(self.user, field_division)
+
+    async def record(self, action: str, resource: str, state: ServingState | None,
+                     detail: Mapping[str, Any] | None = None) -> None:
+        """Write one audit row and wait for its commit (503 if it cannot be written)."""
+        entry = AuditEntry(
             user_name=self.user.name, role=self.user.role.value, action=action,
             resource=resource, model_version=state.model_version if state else None,
             as_of=state.as_of if state else None, detail=detail or {},
         )
-
-    def begin(self, action: str, resource: str, state: ServingState | None,
-              detail: Mapping[str, Any] | None = None) -> asyncio.Future[None]:
-        """Submit one audit row now; pass the result to :meth:`committed` before answering.
-
-        The commit then overlaps whatever the handler still has to build.
-        """
-        return self.writer.submit(self._entry(action, resource, state, detail))
-
-    async def committed(self, pending: asyncio.Future[None]) -> None:
-        """Wait for a row from :meth:`begin` to be committed (503 if it cannot be)."""
         try:
-            await pending
+            await self.writer.write(entry)
         except AuditUnavailable as error:
             raise HTTPException(503, f"the audit log is unavailable: {error}") from error
-
-    async def record(self, action: str, resource: str, state: ServingState | None,
-                     detail: Mapping[str, Any] | None = None) -> None:
-        """Write one audit row and wait for its commit."""
-        await self.committed(self.begin(action, resource, state, detail))
-
-    def record_blocking(self, action: str, resource: str, state: ServingState | None,
-                        detail: Mapping[str, Any] | None = None) -> None:
-        """:meth:`record` for handlers that run in a worker thread."""
-        try:
-            self.writer.write_blocking(self._entry(action, resource, state, detail))
-        except AuditUnavailable as error:
-            raise HTTPException(503, f"the audit log is unavailable: {error}") from error
-
-
-def check_division(user: User, field_division: str | None) -> None:
-    """403 when a division-bound user asks about another division's licensee."""
-    if user.division is not None and field_division != user.division:
-        raise HTTPException(
-            403, f"user {user.name!r} is limited to field division {user.division!r}"
-        )
-
-
-class Caller(Auditor):
-    """The authenticated user of one request, with its audit rows and division check."""
-
-    def check_division(self, field_division: str | None) -> None:
-        """403 when the caller is limited to another field division."""
-        check_division(self.user, field_division)
 
 
 def bearer_token(request: Request) -> str | None:
@@ -175,8 +152,9 @@ def bearer_token(request: Request) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-async def authenticate(request: Request, token: str | None) -> User:
-    """The user holding the bearer token; 401 without a valid one."""
+async def authenticate(request: Request) -> User:
+    """The user holding the request's bearer token; 401 without a valid one."""
+    token = bearer_token(request)
     challenge = {"WWW-Authenticate": "Bearer"}
     if token is None:
         raise HTTPException(401, "a bearer token is required", headers=challenge)
@@ -192,33 +170,22 @@ async def authenticate(request: Request, token: str | None) -> User:
     return user
 
 
-async def authorize(request: Request, role: Role) -> Caller:
-    """The request's caller if their role has ``role``'s rights (401, else 403).
-
-    The dependencies below call it; so do the two hottest handlers directly, because
-    FastAPI's dependency solving costs more per request than their own work (measured:
-    about a third of the ranked list's time in the app).
-    """
-    user = await authenticate(request, bearer_token(request))
-    if not user.role.allows(role):
-        raise HTTPException(
-            403, f"role {user.role.value!r} may not do this; it needs {role.value!r} or above"
-        )
-    return Caller(request.app.state.audit_writer, user)
-
-
 def require(role: Role) -> Callable[..., Awaitable[Caller]]:
     """A dependency admitting callers whose role has ``role``'s rights (401, else 403).
 
     Reading the header, checking the role and handing out the audit handle are one
-    dependency on purpose: FastAPI's cost per dependency is paid on every request, and
-    was most of the ranked list's time in the app. (So ``create_app`` declares the bearer
-    scheme in the OpenAPI schema, on every operation documenting a 401, instead of a
-    ``HTTPBearer`` dependency doing it.)
+    dependency: FastAPI's cost per dependency is paid on every request. (So ``create_app``
+    declares the bearer scheme in the OpenAPI schema, on every operation documenting a
+    401, instead of a ``HTTPBearer`` dependency doing it.)
     """
 
     async def caller(request: Request) -> Caller:
-        return await authorize(request, role)
+        user = await authenticate(request)
+        if not user.role.allows(role):
+            raise HTTPException(
+                403, f"role {user.role.value!r} may not do this; it needs {role.value!r} or above"
+            )
+        return Caller(request.app.state.audit_writer, user)
 
     caller.__name__ = f"require_{role.value}"
     return caller

@@ -1,21 +1,27 @@
-"""Query parameters: unknown ones refused, and the hottest endpoints' validated in one go.
+"""The API's route class: undocumented query parameters refused, and its one fast path.
 
-``ApiRoute`` is the route class of every API router: a query parameter the operation does
+``ApiRoute`` is the route class of every API router. A query parameter the operation does
 not document is refused with 422 naming it, so a misspelt filter (``?stat=TX``) is an
 error rather than a silently unfiltered list.
 
-FastAPI validates each declared query parameter through its own machinery, which costs
-about 15 us per parameter per request (measured: a third of the ranked list's time in
-the app). ``parse_query`` validates the whole query string with the model in one call and
-reports errors exactly as FastAPI would (422 naming each field); ``query_parameters``
-documents the same model's fields in the OpenAPI schema.
+The one fast path of the API (docs/api.md, "Performance"): when every dependency of an
+``async`` operation takes nothing but the Request (the token check, the state, a query or
+path model validated in one pydantic call by :func:`request_model`), ``ApiRoute`` calls
+them itself, in declaration order and once each, then the endpoint; FastAPI's dependency
+solving re-inspects every dependency on every request, which measured more than the
+ranked list's own work (in-process, 20,000 licensees: 175 us a request with it, about
+110 without). Handlers look the same either way (``Annotated`` aliases); any other
+operation goes through FastAPI's own request handler. Likewise FastAPI's own query models
+(``Annotated[Model, Query()]``) walk every field again per request (about 60 us of the
+list's), hence :func:`request_model`, documented in the schema by :func:`parameters`.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+import typing
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Literal, TypeVar
 
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -23,32 +29,29 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
 Model = TypeVar("Model", bound=BaseModel)
-#: How many accepted query strings a route remembers (see ``ApiRoute``), and the longest
-#: it remembers: it runs before authentication, so neither may be left to the caller.
-ACCEPTED_QUERY_STRINGS = 4096
-ACCEPTED_QUERY_BYTES = 512
 
 
-def _validated(model: type[Model], values: dict[str, Any], where: str) -> Model:
-    try:
-        return model.model_validate(values)
-    except ValidationError as error:
-        raise RequestValidationError(
-            [{**problem, "loc": (where, *problem["loc"])} for problem in error.errors()]
-        ) from None
+def request_model(model: type[Model], where: Literal["query", "path"] = "query"
+                  ) -> Callable[[Request], Awaitable[Model]]:
+    """A dependency: the query string (or path) validated as ``model`` (422 naming each field).
+
+    Document the fields with ``openapi_extra={"parameters": parameters(model, where)}``.
+    """
+
+    async def validated(request: Request) -> Model:
+        values = dict(request.query_params) if where == "query" else request.path_params
+        try:
+            return model.model_validate(values)
+        except ValidationError as error:
+            raise RequestValidationError(
+                [{**problem, "loc": (where, *problem["loc"])} for problem in error.errors()]
+            ) from None
+
+    validated.__name__ = f"{model.__name__}_{where}"
+    return validated
 
 
-def parse_query(model: type[Model], request: Request) -> Model:
-    """The request's query string validated as ``model`` (422 naming each bad field)."""
-    return _validated(model, dict(request.query_params), "query")
-
-
-def parse_path(model: type[Model], request: Request) -> Model:
-    """The request's path parameters validated as ``model`` (422 naming each bad field)."""
-    return _validated(model, request.path_params, "path")
-
-
-def query_parameters(model: type[BaseModel], where: str = "query") -> list[dict[str, Any]]:
+def parameters(model: type[BaseModel], where: str = "query") -> list[dict[str, Any]]:
     """OpenAPI ``parameters`` entries (in: ``where``) for every field of ``model``."""
     schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
     required = set(schema.get("required", []))
@@ -66,24 +69,7 @@ def query_parameters(model: type[BaseModel], where: str = "query") -> list[dict[
 
 
 class ApiRoute(APIRoute):
-    """A route that refuses query parameters its operation does not document (422).
-
-    An ``async`` endpoint whose only parameter is the Request (the ranked list) is called
-    directly: FastAPI's request handler would solve an empty set of dependencies and
-    check the result's type, which cost about as much as the ranked list's own work.
-    """
-
-    def takes_only_the_request(self) -> bool:
-        """Whether the endpoint is ``async def endpoint(request)`` and nothing else."""
-        dependant = self.dependant
-        others = (dependant.dependencies, dependant.path_params, dependant.query_params,
-                  dependant.header_params, dependant.cookie_params, dependant.body_params)
-        special = (dependant.websocket_param_name, dependant.http_connection_param_name,
-                   dependant.response_param_name, dependant.background_tasks_param_name,
-                   dependant.security_scopes_param_name)
-        return (dependant.request_param_name is not None and not any(others)
-                and all(name is None for name in special)
-                and inspect.iscoroutinefunction(self.endpoint))
+    """A route that refuses query parameters its operation does not document (422)."""
 
     def documented_query(self) -> frozenset[str]:
         """The query parameters of this operation: declared ones and ``openapi_extra``'s."""
@@ -93,29 +79,56 @@ class ApiRoute(APIRoute):
                 names.add(str(parameter["name"]))
         return frozenset(names)
 
+    def request_only_dependencies(self) -> list[tuple[str | None, Callable[..., Any]]] | None:
+        """(parameter name, callable) of each dependency, if the fast path can call them.
+
+        That is: an ``async`` endpoint that returns a Response (nothing for FastAPI to
+        validate or serialise) and has no parameters of its own but the Request, and
+        dependencies that are ``async`` functions of the Request alone; else None.
+        """
+        dependant = self.dependant
+        returns = typing.get_type_hints(self.endpoint).get("return")
+        if (not _request_only(dependant) or not inspect.iscoroutinefunction(self.endpoint)
+                or not (isinstance(returns, type) and issubclass(returns, Response))):
+            return None
+        calls = []
+        for dependency in dependant.dependencies:
+            if (dependency.call is None or not _request_only(dependency)
+                    or dependency.dependencies or dependency.request_param_name is None
+                    or not inspect.iscoroutinefunction(dependency.call)):
+                return None
+            calls.append((dependency.name, dependency.call))
+        return calls
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         documented = self.documented_query()
+        dependencies = self.request_only_dependencies()
         handle: Callable[[Request], Coroutine[Any, Any, Response]]
-        if self.takes_only_the_request():
+        if dependencies is None:
+            handle = super().get_route_handler()
+        else:
             endpoint = self.endpoint
+            request_name = self.dependant.request_param_name
 
             async def call_directly(request: Request) -> Response:
-                response = await endpoint(request)
-                if not isinstance(response, Response):
-                    raise TypeError(f"{endpoint.__name__} must return a Response")
+                # What FastAPI's solver would do for these: each dependency once, in order.
+                solved: dict[Callable[..., Any], Any] = {}
+                values: dict[str, Any] = {}
+                for name, call in dependencies:
+                    if call not in solved:
+                        solved[call] = await call(request)
+                    if name is not None:
+                        values[name] = solved[call]
+                if request_name is not None:
+                    values[request_name] = request
+                response = await endpoint(**values)
+                assert isinstance(response, Response)  # as its annotation says
                 return response
 
             handle = call_directly
-        else:
-            handle = super().get_route_handler()
-
-        # Query strings already found to hold documented names only: clients repeat
-        # theirs (the next page, the same filters), and parsing one costs ~10 us.
-        accepted: set[bytes] = set()
 
         async def handle_documented(request: Request) -> Response:
-            query_string: bytes = request.scope["query_string"]
-            if query_string and query_string not in accepted:
+            if request.scope["query_string"]:
                 unknown = [name for name in request.query_params if name not in documented]
                 if unknown:
                     raise RequestValidationError([
@@ -123,10 +136,17 @@ class ApiRoute(APIRoute):
                          "msg": "is not a parameter of this operation"}
                         for name in dict.fromkeys(unknown)
                     ])
-                if len(query_string) <= ACCEPTED_QUERY_BYTES:
-                    if len(accepted) >= ACCEPTED_QUERY_STRINGS:
-                        accepted.clear()
-                    accepted.add(query_string)
             return await handle(request)
 
         return handle_documented
+
+
+
+def _request_only(dependant: Any) -> bool:
+    """Whether a dependant takes no parameters but (perhaps) the Request."""
+    return not any((dependant.path_params, dependant.query_params, dependant.header_params,
+                    dependant.cookie_params, dependant.body_params)) and all(
+        name is None for name in (
+            dependant.websocket_param_name, dependant.http_connection_param_name,
+            dependant.response_param_name, dependant.background_tasks_param_name,
+            dependant.security_scopes_param_name))

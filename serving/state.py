@@ -322,6 +322,8 @@ class StateHolder:
         self.champion_version: str | None = None
         self.last_error: str | None = None
         self.last_check: dt.datetime | None = None
+        #: Set once the first refresh has finished, whether it published a state or not.
+        self.first_refresh_done = threading.Event()
 
     @property
     def current(self) -> ServingState | None:
@@ -333,6 +335,12 @@ class StateHolder:
 
         On failure the previous state stays published and the error is kept for /readyz.
         """
+        try:
+            return self._refresh()
+        finally:
+            self.first_refresh_done.set()
+
+    def _refresh(self) -> bool:
         with self._lock:
             self.last_check = dt.datetime.now(dt.UTC)
             try:

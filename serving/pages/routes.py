@@ -25,7 +25,7 @@ from fastapi.responses import RedirectResponse
 from features.catalogue import format_value, get_feature
 from models.registry import download_run_artifact
 from serving.dealers import read_dealer, read_profile
-from serving.deps import Auditor, ServingStateDep, TokenCache, check_division
+from serving.deps import Caller, ServingStateDep, TokenCache, check_division
 from serving.explain import calibration, explain_licensee, what_if
 from serving.models_info import metric_comparisons, model_versions, run_details
 from serving.pages.charts import history_svg, probability, waterfall_svg
@@ -141,8 +141,8 @@ PageSupervisorDep = Annotated[User, Depends(page_role(Role.SUPERVISOR))]
 LicenseNumber = Annotated[str, Path(min_length=1, max_length=LICENSE_NUMBER_MAX_LENGTH)]
 
 
-def _auditor(request: Request, user: User) -> Auditor:
-    return Auditor(request.app.state.audit_writer, user)
+def _auditor(request: Request, user: User) -> Caller:
+    return Caller(request.app.state.audit_writer, user)
 
 
 def _safe_next(target: str | None) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from serving.dealers import read_dealer, read_profile
 from serving.deps import (
@@ -14,13 +14,12 @@ from serving.deps import (
     EngineDep,
     InspectorDep,
     ServingStateDep,
-    authorize,
-    serving_state,
+    SupervisorDep,
 )
 from serving.explain import explanation_json
 from serving.memo import RenderedPage
 from serving.problems import problem_responses
-from serving.query import ApiRoute, parse_path, parse_query, query_parameters
+from serving.query import ApiRoute, parameters, request_model
 from serving.ranked import (
     CURSOR_PATTERN,
     RankedFilters,
@@ -37,7 +36,6 @@ from serving.schemas import (
     RankedPagePublic,
 )
 from serving.state import ServingState
-from serving.users import Role
 
 router = APIRouter(route_class=ApiRoute, prefix="/api/v1/dealers", tags=["dealers"])
 
@@ -45,7 +43,6 @@ router = APIRouter(route_class=ApiRoute, prefix="/api/v1/dealers", tags=["dealer
 #: can repeat a parameter, so its length is up to the caller).
 KEPT_QUERY_BYTES = 1024
 
-#: How the API documents a license number path parameter (two routes take one).
 _LICENSE_NUMBER_HELP = "e.g. 9-99-001-01-ZZ-00001"
 LicenseNumber = Annotated[
     str, Path(min_length=1, max_length=LICENSE_NUMBER_MAX_LENGTH, description=_LICENSE_NUMBER_HELP)
@@ -59,8 +56,6 @@ _CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 class RankedQuery(BaseModel):
     """The ranked list's query parameters."""
 
-    model_config = ConfigDict(extra="ignore")
-
     field_division: str | None = Field(None, min_length=1, max_length=100)
     premise_state: str | None = Field(None, alias="state", pattern=r"^[A-Za-z]{2}$",
                                       description="USPS code.")
@@ -73,41 +68,51 @@ class RankedQuery(BaseModel):
         None, description="csv for a CSV export (or send Accept: text/csv).")
 
 
+class LicensePath(BaseModel):
+    """The explanation's path parameter."""
+
+    license_number: str = Field(min_length=1, max_length=LICENSE_NUMBER_MAX_LENGTH,
+                                description=_LICENSE_NUMBER_HELP)
+
+
+# Validated in one call each, as dependencies of the Request alone: the two hottest
+# operations take the API's one fast path (see serving.query).
+RankedQueryDep = Annotated[RankedQuery, Depends(request_model(RankedQuery))]
+LicensePathDep = Annotated[LicensePath, Depends(request_model(LicensePath, "path"))]
+
+
 @router.get(
     "/ranked",
     response_model=RankedPagePublic,
     responses={**_CSV_RESPONSE, **problem_responses(401, 403, 409, 422, 503)},
-    openapi_extra={"parameters": query_parameters(RankedQuery)},
+    openapi_extra={"parameters": parameters(RankedQuery)},
 )
-async def ranked_list(request: Request) -> Response:
+async def ranked_list(
+    request: Request, caller: InspectorDep, serving: ServingStateDep, query: RankedQueryDep
+) -> Response:
     """The licensees to inspect first, best first, filtered and paged.
 
     An inspector limited to a field division sees only that division.
     """
-    # The hottest endpoint: no FastAPI dependencies (see serving.deps.authorize), and its
-    # query is validated in one go (see serving/query.py).
-    caller = await authorize(request, Role.INSPECTOR)
-    serving = serving_state(request)
     # A page depends only on the state, the query string, the caller's division and
     # whether Accept asks for CSV, so the state keeps it once it is asked for twice
-    # (serving.state.Memo); every request still writes its own audit row, committed
+    # (serving.memo.Memo); every request still writes its own audit row, committed
     # before the page is sent.
     query_string: bytes = request.scope["query_string"]
     accepts_csv = "text/csv" in request.headers.get("accept", "")
     key = (query_string, caller.user.division, accepts_csv)
     page = serving.pages.get(key)
     if page is None:
-        page = _render_page(request, caller, serving, accepts_csv)
+        page = _render_page(query, caller, serving, accepts_csv)
         if len(query_string) <= KEPT_QUERY_BYTES:  # keys are bounded too, not just pages
             serving.pages.put(key, page)
-    await caller.record(page.action, request.scope["path"], serving, page.detail)
+    await caller.record(page.action, request.url.path, serving, page.detail)
     return Response(page.body, media_type=page.media_type, headers=page.headers)
 
 
-def _render_page(request: Request, caller: Caller, serving: ServingState,
+def _render_page(query: RankedQuery, caller: Caller, serving: ServingState,
                  accepts_csv: bool) -> RenderedPage:
-    """The page a ranked-list request asks for (422, 403 or 409 if it cannot have one)."""
-    query = parse_query(RankedQuery, request)
+    """The page a ranked-list request asks for (403 or 409 if it cannot have one)."""
     field_division = query.field_division
     if caller.user.division is not None:
         if field_division is not None:
@@ -141,59 +146,52 @@ def _render_page(request: Request, caller: Caller, serving: ServingState,
     response_model=DealerPublic,
     responses=problem_responses(401, 403, 404, 422, 503),
 )
-def dealer(
+async def dealer(
     license_number: LicenseNumber,
     caller: InspectorDep,
     serving: ServingStateDep,
     engine: EngineDep,
 ) -> DealerPublic:
     """A licensee's profile, current score and rank, score history and recent inspections."""
-    profile = read_profile(engine, license_number)
+    profile = await run_in_threadpool(read_profile, engine, license_number)
     if profile is None:
         raise HTTPException(404, f"no licensee {license_number!r}")
     caller.check_division(profile.field_division)
-    page = read_dealer(engine, serving, profile)
-    caller.record_blocking("dealer.read", f"/api/v1/dealers/{license_number}", serving,
-                          {"license_number": license_number})
+    page = await run_in_threadpool(read_dealer, engine, serving, profile)
+    await caller.record("dealer.read", f"/api/v1/dealers/{license_number}", serving,
+                        {"license_number": license_number})
     return page
-
-
-class LicensePath(BaseModel):
-    """The explanation's path parameter (validated in the handler: see ``explanation``)."""
-
-    license_number: str = Field(min_length=1, max_length=LICENSE_NUMBER_MAX_LENGTH,
-                                description=_LICENSE_NUMBER_HELP)
 
 
 @router.get(
     "/{license_number}/explanation",
     response_model=ExplanationPublic,
     responses=problem_responses(401, 403, 404, 422, 503),
-    openapi_extra={"parameters": query_parameters(LicensePath, "path")},
+    openapi_extra={"parameters": parameters(LicensePath, "path")},
 )
-async def explanation(request: Request) -> Response:
+async def explanation(
+    caller: SupervisorDep,
+    serving: ServingStateDep,
+    path: LicensePathDep,
+    engine: EngineDep,
+) -> Response:
     """Why the licensee scores as it does: every feature's SHAP contribution.
 
     ``base_value + sum(shap_value) = raw_score`` (to 1e-6) and
     ``score = 1 / (1 + exp(-(slope * raw_score + intercept)))`` (see ``calibration``).
     """
-    # Like the ranked list: no FastAPI dependencies or parameters, so ApiRoute calls it
-    # directly; the checks run here in the order FastAPI would (401/403, then 503, 422).
-    caller = await authorize(request, Role.SUPERVISOR)
-    serving = serving_state(request)
-    license_number = parse_path(LicensePath, request).license_number
+    license_number = path.license_number
     table = serving.explanations
     row = table.positions.get(license_number)
     if row is None:
-        known = await run_in_threadpool(read_profile, request.app.state.engine, license_number)
+        known = await run_in_threadpool(read_profile, engine, license_number)
         where = (f"is not on the list scored by model version {serving.model_version} as of "
                  f"{serving.as_of}") if known else "does not exist"
         raise HTTPException(404, f"licensee {license_number!r} {where}")
     caller.check_division(table.field_divisions[row])
-    # The row is committed while the body is built, and before it is sent.
-    audited = caller.begin("explanation.read", f"/api/v1/dealers/{license_number}/explanation",
-                           serving, {"license_number": license_number})
     body = explanation_json(serving, license_number)
     assert body is not None  # the row exists
-    await caller.committed(audited)
+    await caller.record("explanation.read", f"/api/v1/dealers/{license_number}/explanation",
+                        serving, {"license_number": license_number})
+    # The body is already the validated ExplanationPublic's JSON (see serving.explain).
     return Response(body, media_type="application/json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
+from fastapi.concurrency import run_in_threadpool
 
 from serving.deps import ServingStateDep, SupervisorDep
 from serving.explain import what_if
@@ -18,7 +19,7 @@ router = APIRouter(route_class=ApiRoute, prefix="/api/v1", tags=["scores"])
     response_model=WhatIfPublic,
     responses=problem_responses(400, 401, 403, 404, 422, 503),
 )
-def score_what_if(
+async def score_what_if(
     body: WhatIfCreate, caller: SupervisorDep, serving: ServingStateDep
 ) -> WhatIfPublic:
     """Score and explain a licensee as if some of its feature values were different.
@@ -31,9 +32,10 @@ def score_what_if(
         raise HTTPException(404, f"licensee {body.license_number!r} is not on the list scored "
                                  f"by model version {serving.model_version} as of {serving.as_of}")
     caller.check_division(serving.explanations.field_divisions[row])
-    result = what_if(serving, body.license_number, body.changes)
+    # The model runs here (the only request that calls it): off the event loop.
+    result = await run_in_threadpool(what_if, serving, body.license_number, body.changes)
     assert result is not None  # the row exists
-    caller.record_blocking(
+    await caller.record(
         "whatif.score", "/api/v1/score", serving,
         {"license_number": body.license_number, "changes": body.changes,
          "score": result.score, "current_score": result.current_score},

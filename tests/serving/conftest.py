@@ -7,6 +7,7 @@ registry (promotions) work on a copy, so the others can rely on version 1 being 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sqlite3
@@ -16,10 +17,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -134,10 +137,27 @@ def served_home(
     return ServedHome(home=home, tokens=tokens)
 
 
+#: How long a test waits for an app's first state load (it runs in the background).
+LOAD_TIMEOUT_SECONDS = 120.0
+
+
+@contextlib.contextmanager
+def loaded_client(app: FastAPI, **options: Any) -> Iterator[TestClient]:
+    """A TestClient whose app has started and finished its first state load.
+
+    The lifespan only starts the load (the server answers 503 meanwhile), so tests about
+    a loaded state wait for it here.
+    """
+    with TestClient(app, **options) as test_client:
+        holder = app.state.holder
+        assert holder.first_refresh_done.wait(LOAD_TIMEOUT_SECONDS), "the state did not load"
+        yield test_client
+
+
 @pytest.fixture(scope="session")
 def client(served_home: ServedHome) -> Iterator[TestClient]:
-    """A TestClient on the session home's app, its lifespan run once."""
-    with TestClient(create_app(served_home.settings)) as test_client:
+    """A TestClient on the session home's app, its lifespan run and its state loaded once."""
+    with loaded_client(create_app(served_home.settings)) as test_client:
         yield test_client
 
 

@@ -1,23 +1,18 @@
-"""The audit writer: group commit, failure reaching every waiter, SQLite checkpoints."""
+"""The audit writer: group commit, failure reaching every waiter, a bounded SQLite log."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
-import shutil
 import sqlite3
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 
 from data.store import open_store
-from serving import audit
 from serving.audit import AuditEntry, AuditUnavailable, AuditWriter, read_audit_log
 from tests.serving.conftest import ServedHome
 
@@ -66,43 +61,6 @@ def test_a_failed_commit_reaches_every_waiter_and_the_writer_recovers(store_url:
     rows = read_audit_log(engine, user_name="writer_test")
     assert sorted(row["detail"]["n"] for row in rows) == list(range(20, 25))
     engine.dispose()
-
-
-def _rows_in_database_file(store: Path, folder: Path) -> int:
-    """Audit rows in the SQLite database file alone, without its write-ahead log."""
-    copy = folder / "main-file-only.db"
-    shutil.copyfile(store, copy)
-    with sqlite3.connect(copy) as connection:
-        count: int = connection.execute("SELECT count(*) FROM audit_log").fetchone()[0]
-    copy.unlink()
-    for leftover in folder.glob("main-file-only.db-*"):
-        leftover.unlink()
-    return count
-
-
-def test_sqlite_rows_reach_the_database_file_through_the_checkpoint_thread(
-    tmp_path: Path,
-) -> None:
-    # The writer's own connection never checkpoints; without the second thread these rows
-    # would stay in the write-ahead log until it held 1,000 pages.
-    store = tmp_path / "store.db"
-    engine = open_store(f"sqlite:///{store}")
-    with engine.connect() as connection:  # the new store's tables into the file first
-        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-    assert _rows_in_database_file(store, tmp_path) == 0
-    writer = AuditWriter(engine, checkpoint_seconds=0.05)
-    writer.start()
-    folder = tmp_path / "copies"
-    folder.mkdir()
-    try:
-        assert asyncio.run(_write_all(writer, range(40))) == [None] * 40
-        deadline = time.monotonic() + 10
-        while _rows_in_database_file(store, folder) < 40 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _rows_in_database_file(store, folder) == 40
-    finally:
-        writer.close()
-        engine.dispose()
 
 
 def test_a_request_whose_audit_row_fails_discloses_nothing(
@@ -166,84 +124,39 @@ def test_a_locked_sqlite_store_never_holds_up_the_event_loop(tmp_path: Path) -> 
     engine.dispose()
 
 
-def _log_pages(store: Path) -> int:
-    """Pages in the SQLite write-ahead log now (the ones a new checkpoint would look at)."""
-    with contextlib.closing(sqlite3.connect(store)) as connection:
-        pages: int = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
-    return pages
+def _log_bytes(store: Path) -> int:
+    """The size of the SQLite write-ahead log file beside ``store``."""
+    log = store.with_name(store.name + "-wal")
+    return log.stat().st_size if log.exists() else 0
 
 
-def _restarting_writer(folder: Path, monkeypatch: pytest.MonkeyPatch, restart_pages: int,
-                       **options: Any) -> tuple[Path, Engine, AuditWriter]:
-    """A new SQLite store and a writer (not started) that restarts its log past N pages."""
-    monkeypatch.setattr(audit, "RESTART_PAGES", restart_pages)
-    store = folder / "store.db"
+def test_sqlite_log_stays_bounded_under_steady_writes(tmp_path: Path) -> None:
+    # The connection that commits also checkpoints (SQLite's automatic checkpoint), so
+    # the log starts over instead of growing for as long as the load lasts. A log that
+    # never started over would hold at least two pages (4 KiB each) per commit.
+    store = tmp_path / "store.db"
     engine = open_store(f"sqlite:///{store}")
-    return store, engine, AuditWriter(engine, **options)
-
-
-def test_sqlite_log_starts_over_under_steady_writes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Under steady load a passive checkpoint never finds the log fully copied (a commit
-    # always lands while it runs), so without the restart the log never starts over:
-    # every commit adds at least one page, and the file grows for as long as the load.
-    store, engine, writer = _restarting_writer(tmp_path, monkeypatch, 64,
-                                               checkpoint_seconds=0.02)
+    writer = AuditWriter(engine)
     writer.start()
-    stop = threading.Event()
 
-    def load() -> None:
+    async def load(seconds: float) -> None:
+        deadline = time.monotonic() + seconds
         number = 0
-        while not stop.is_set():
-            writer.write_blocking(_entry(number))
-            number += 1
+        while time.monotonic() < deadline:
+            # Three requests per turn of the loop, as under moderate load.
+            await asyncio.gather(*(writer.write(_entry(number + k)) for k in range(3)))
+            number += 3
 
-    writers = [threading.Thread(target=load) for _ in range(3)]
     try:
-        for thread in writers:
-            thread.start()
-        time.sleep(1.5)
-        stop.set()
-        for thread in writers:
-            thread.join()
+        asyncio.run(load(3.0))
         rows = writer.rows_written
-        assert rows > 500
-        # A commit here holds at most three rows (three writers, each waiting for its
-        # own) and writes at least two pages (the table's and its index's), so a log that
-        # never started over would hold more than rows * 2/3 pages (measured: 23,665 for
-        # 14,832 rows); restarted, it holds the last round's or so (measured: 150).
-        assert _log_pages(store) < rows / 2
+        commits = rows // 3
+        assert commits > 2_000
+        # SQLite's automatic checkpoint runs every 1,000 pages: the log file holds about
+        # that many (4 MiB), never the 8 KiB per commit an unbounded log would grow by.
+        assert _log_bytes(store) < 8 * 1024 * 1024 < commits * 8 * 1024
         with engine.connect() as connection:  # and every row answered is in the table
             assert connection.exec_driver_sql("SELECT count(*) FROM audit_log").scalar() == rows
     finally:
-        stop.set()
         writer.close()
         engine.dispose()
-
-
-def test_a_log_kept_busy_by_a_reader_is_restarted_later(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A restart holds new writers while it waits for readers; a long reader must cost
-    # them at most RESTART_WAIT_MS per try, and the rows go on being written.
-    store, engine, writer = _restarting_writer(tmp_path, monkeypatch, 1)
-    # Not started: each write commits in place.
-    assert asyncio.run(_write_all(writer, range(5))) == [None] * 5
-    reader = sqlite3.connect(store, isolation_level=None)
-    try:
-        reader.execute("BEGIN")
-        assert reader.execute("SELECT count(*) FROM audit_log").fetchone() == (5,)
-        assert asyncio.run(_write_all(writer, range(5, 10))) == [None] * 5
-        started = time.monotonic()
-        assert writer.checkpoint() is False  # the reader still reads the log
-        assert time.monotonic() - started < 2.0
-        assert asyncio.run(_write_all(writer, range(10, 15))) == [None] * 5
-        reader.execute("COMMIT")
-        assert writer.checkpoint() is True
-        assert writer.checkpoint(restart=False) is None
-    finally:
-        reader.close()
-        writer.close()
-    assert len(read_audit_log(engine, user_name="writer_test")) == 15
-    engine.dispose()

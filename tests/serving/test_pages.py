@@ -28,7 +28,7 @@ from serving.pages.sessions import (
     read_session,
 )
 from serving.users import Role, create_user, hash_token
-from tests.serving.conftest import AS_OF, ServedHome, add_user_at
+from tests.serving.conftest import AS_OF, ServedHome, add_user_at, loaded_client
 
 Browser = Callable[[str], TestClient]
 
@@ -342,7 +342,7 @@ def test_pages_before_a_model_is_loaded_answer_a_readable_503(
     engine = open_store(settings.database_url)
     _, token = create_user(engine, "early", Role.SUPERVISOR, None, dt.datetime.now(dt.UTC))
     engine.dispose()
-    with TestClient(create_app(settings), follow_redirects=False) as early:
+    with loaded_client(create_app(settings), follow_redirects=False) as early:
         assert early.post("/login", data={"token": token}).status_code == 303
         answer = early.get("/dealers")
         assert answer.status_code == 503 and answer.headers["retry-after"] == "10"

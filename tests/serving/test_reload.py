@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from data.store import open_store
 from features.io import load_tables
@@ -23,7 +22,7 @@ from models.registry import REGISTERED_MODEL_NAME, load_bundle, log_training_run
 from scoring.lists import store_score_list
 from scoring.score import ScoredList, rankable_features, score_list
 from serving.app import ServingSettings, create_app
-from tests.serving.conftest import AS_OF, ServedHome, copy_home
+from tests.serving.conftest import AS_OF, ServedHome, copy_home, loaded_client
 from tests.serving.test_api import assert_explanation_is_exact
 
 SHIFT = 0.5
@@ -78,7 +77,7 @@ def store_list(home: ServedHome, scored: ScoredList, calibration: str) -> int:
 def test_reload_picks_up_a_promotion_at_once(second_version: tuple[ServedHome, str]) -> None:
     home, version = second_version
     scored = score_version(home, version)
-    with TestClient(create_app(home.settings)) as client:
+    with loaded_client(create_app(home.settings)) as client:
         ranked = client.get("/api/v1/dealers/ranked", params={"limit": 50},
                             headers=home.headers("inspector")).json()
         assert ranked["model_version"] == "1"
@@ -138,7 +137,7 @@ def test_the_poll_picks_up_a_promotion_and_no_request_sees_a_mix(
     scored = score_version(home, version)
     settings = ServingSettings(DEALER_RISK_HOME=home.home, DEALER_RISK_DATABASE_URL=None,  # type: ignore[call-arg]
                                MLFLOW_TRACKING_URI=None, DEALER_RISK_RELOAD_SECONDS=0.3)
-    with TestClient(create_app(settings)) as client:
+    with loaded_client(create_app(settings)) as client:
         first = client.app.state.holder.current  # type: ignore[attr-defined]
         numbers = [str(n) for n in first.ranked.license_numbers[:20]]
         # Version 2's list is stored before it is promoted, so the promotion alone

@@ -16,10 +16,11 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from schemathesis.python import asgi
 
 from data.settings import Settings
 from serving.app import create_app
-from tests.serving.conftest import ServedHome
+from tests.serving.conftest import LOAD_TIMEOUT_SECONDS, ServedHome
 
 MAX_EXAMPLES = 20
 
@@ -50,6 +51,18 @@ def admin_headers(served_home: ServedHome) -> dict[str, str]:
     LISTED[:] = scores["license_number"].astype(str).tolist()
     ADMIN.update(served_home.headers("admin"))
     return ADMIN
+
+
+def _start_loaded() -> None:
+    """Start the app's lifespan if it is not running and wait for its first state load.
+
+    schemathesis starts the lifespan on a test's first request and ends it with the test;
+    the state loads in the background (503 meanwhile), and the cases are about a loaded
+    API.
+    """
+    with asgi.get_client(APP):  # entering starts the lifespan, leaving keeps it running
+        pass
+    assert APP.state.holder.first_refresh_done.wait(LOAD_TIMEOUT_SECONDS)
 
 
 #: What the auth hook sets on cases made at collection, before the admin exists; the test
@@ -113,6 +126,7 @@ EXPLAINED: list[str] = []
 def test_api_conforms_to_its_schema(case: Any, admin_headers: dict[str, str]) -> None:
     if case.headers and case.headers.get("Authorization") == PENDING_ADMIN:
         case.headers["Authorization"] = admin_headers["Authorization"]
+    _start_loaded()
     case.call_and_validate()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
 
@@ -15,6 +14,7 @@ from data.store import open_store
 from serving import tables
 from serving.app import create_app
 from serving.users import Role, create_user, find_user, hash_token
+from tests.serving.conftest import loaded_client
 
 runner = CliRunner()
 
@@ -53,7 +53,7 @@ def test_without_champion_the_api_is_alive_but_not_ready(tmp_path: Path) -> None
     engine = open_store(settings.database_url)
     _, token = create_user(engine, "early", Role.SUPERVISOR, None, dt.datetime.now(dt.UTC))
     engine.dispose()
-    with TestClient(create_app(settings)) as client:
+    with loaded_client(create_app(settings)) as client:
         health = client.get("/healthz").json()
         assert health["status"] == "ok" and health["model_version"] is None
         ready = client.get("/readyz")
