@@ -140,8 +140,11 @@ def build_ranked_list(scored: ScoredList) -> RankedList:
     rows = scored.rows
     index = rows["license_number"].astype(str).tolist()
     columns = {name: rows[name].to_numpy(dtype=object) for name in PROFILE_COLUMNS}
+    # Constructed without validation (about 0.6 s at 80,000 licensees, a sixth of the
+    # load): the stored list's columns have the item's types, and the tests hold the
+    # served items to RankedItemPublic and to the OpenAPI schema.
     items = tuple(
-        RankedItemPublic(
+        RankedItemPublic.model_construct(
             license_number=license_number,
             business_name=columns["business_name"][i],
             premise_city=columns["premise_city"][i],

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from data.store import open_store
+from serving import audit
 from serving.audit import AuditEntry, AuditUnavailable, AuditWriter, read_audit_log
 from tests.serving.conftest import ServedHome
 
@@ -130,10 +131,13 @@ def _log_bytes(store: Path) -> int:
     return log.stat().st_size if log.exists() else 0
 
 
-def test_sqlite_log_stays_bounded_under_steady_writes(tmp_path: Path) -> None:
+def test_sqlite_log_stays_bounded_under_steady_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The connection that commits also checkpoints (SQLite's automatic checkpoint), so
     # the log starts over instead of growing for as long as the load lasts. A log that
     # never started over would hold at least two pages (4 KiB each) per commit.
+    monkeypatch.setattr(audit, "CHECKPOINT_PAGES", 200)
     store = tmp_path / "store.db"
     engine = open_store(f"sqlite:///{store}")
     writer = AuditWriter(engine)
@@ -152,9 +156,9 @@ def test_sqlite_log_stays_bounded_under_steady_writes(tmp_path: Path) -> None:
         rows = writer.rows_written
         commits = rows // 3
         assert commits > 2_000
-        # SQLite's automatic checkpoint runs every 1,000 pages: the log file holds about
-        # that many (4 MiB), never the 8 KiB per commit an unbounded log would grow by.
-        assert _log_bytes(store) < 8 * 1024 * 1024 < commits * 8 * 1024
+        # The checkpoint runs every 200 pages: the log file holds about that many (0.8
+        # MiB), never the 8 KiB per commit an unbounded log would grow by.
+        assert _log_bytes(store) < 2 * 1024 * 1024 < commits * 8 * 1024
         with engine.connect() as connection:  # and every row answered is in the table
             assert connection.exec_driver_sql("SELECT count(*) FROM audit_log").scalar() == rows
     finally:
