@@ -20,6 +20,7 @@ from cli import (
     generate_commands,
     import_commands,
     model_commands,
+    monitor_commands,
     plan_commands,
     serve_commands,
     store_commands,
@@ -65,6 +66,7 @@ import_commands.register(app)
 features_commands.register(app)
 model_commands.register(app)
 plan_commands.register(app)
+monitor_commands.register(app)
 serve_commands.register(app)
 users_commands.register(app)
 generate_commands.register(app)

@@ -262,3 +262,59 @@ def _resolve_version(tracking_uri: str, uri: str) -> str:
     except MlflowException as error:
         raise ModelNotFound(f"{uri}: {error.message}") from error
     raise ModelNotFound(f"{uri} is not a registered version of {REGISTERED_MODEL_NAME}")
+
+
+#: The experiment ``dealer-risk monitor`` logs its runs to, one per call.
+MONITORING_EXPERIMENT_NAME = "dealer-risk-monitoring"
+
+
+def log_monitoring_run(
+    tracking_uri: str,
+    artifact_root: Path | None,
+    *,
+    model_version: str,
+    as_of: str,
+    metrics: Mapping[str, float],
+    report: Mapping[str, Any],
+) -> str:
+    """Log one monitoring run against ``model_version``; returns its run id.
+
+    The run sits in :data:`MONITORING_EXPERIMENT_NAME`, tagged with ``model_version``,
+    the registered model's name and ``as_of``, with the figures as metrics and the whole
+    output as ``monitoring.json``, so the field record can be read beside the training run.
+    """
+    import mlflow
+
+    client = _client(tracking_uri)
+    experiment = client.get_experiment_by_name(MONITORING_EXPERIMENT_NAME)
+    if experiment is None:
+        location = (artifact_root / "monitoring").resolve().as_uri() \
+            if artifact_root is not None else None
+        experiment_id = client.create_experiment(MONITORING_EXPERIMENT_NAME,
+                                                 artifact_location=location)
+    else:
+        experiment_id = experiment.experiment_id
+    with (
+        _tracking(tracking_uri),
+        mlflow.start_run(experiment_id=experiment_id, run_name=f"monitor-{as_of}") as run,
+    ):
+        mlflow.set_tags({"model_version": str(model_version), "model_name": REGISTERED_MODEL_NAME,
+                         "as_of": as_of})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
+        mlflow.log_dict(dict(report), "monitoring.json")
+    return str(run.info.run_id)
+
+
+def monitoring_runs(tracking_uri: str, model_version: str | None = None) -> list[dict[str, Any]]:
+    """Monitoring runs, newest first (of ``model_version`` when given): id, tags, metrics."""
+    if not _tracking_store_exists(tracking_uri):
+        return []
+    client = _client(tracking_uri)
+    experiment = client.get_experiment_by_name(MONITORING_EXPERIMENT_NAME)
+    if experiment is None:
+        return []
+    query = f"tags.model_version = '{model_version}'" if model_version is not None else ""
+    runs = client.search_runs([experiment.experiment_id], filter_string=query,
+                              order_by=["attributes.start_time DESC"])
+    return [{"run_id": run.info.run_id, "tags": dict(run.data.tags),
+             "metrics": dict(run.data.metrics)} for run in runs]

@@ -1,0 +1,76 @@
+"""Inspections linked to the plans that chose the licensees (the contract's rule).
+
+An inspection counts for a plan when it is a **compliance** inspection of a **planned**
+licensee that **closes** (its ``inspection_date``, when its outcome became known) inside the
+plan's period or within :data:`GRACE_DAYS` after its last day, and is known strictly
+before the monitoring date. A licensee with more than one such inspection counts once, by
+the first to close. A planned licensee with none is **pending** while the window (period
+plus grace) is still open on the monitoring date, and **not inspected** once it has closed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from data.contract import SERIOUS_OUTCOMES
+from planning.plans import PlanInfo
+
+#: Days after a period's last day in which an inspection still counts for the plan: an
+#: inspection opened late in the period closes weeks or months later (a serious one
+#: takes a median of about six months), and the contract counts it by its closing date.
+GRACE_DAYS = 90
+
+INSPECTED = "inspected"
+PENDING = "pending"
+NOT_INSPECTED = "not_inspected"
+
+
+def window_end(plan: PlanInfo) -> dt.date:
+    """The last day an inspection can close and still count for ``plan``."""
+    return plan.period_end + dt.timedelta(days=GRACE_DAYS)
+
+
+def window_closed(plan: PlanInfo, as_of: dt.date) -> bool:
+    """True when every day of the plan's window is known before ``as_of``."""
+    return window_end(plan) < as_of
+
+
+def link_outcomes(
+    plan: PlanInfo, rows: pd.DataFrame, inspections: pd.DataFrame, as_of: dt.date,
+) -> pd.DataFrame:
+    """One row per planned licensee with what the field found by ``as_of``.
+
+    ``rows`` are the plan's stored rows (``planning.plans.read_plan_rows``);
+    ``inspections`` the contract's inspections (only those known before ``as_of`` are
+    used). Adds ``inspected`` (bool), ``serious`` (bool, False when not inspected),
+    ``inspection_id``, ``inspection_date``, ``outcome`` and ``status`` (``inspected``,
+    ``pending`` or ``not_inspected``).
+    """
+    day = pd.Timestamp(as_of)
+    dates = pd.to_datetime(inspections["inspection_date"])
+    inside = (
+        (inspections["inspection_type"] == "compliance")
+        & (dates < day)
+        & (dates >= pd.Timestamp(plan.period_start))
+        & (dates <= pd.Timestamp(window_end(plan)))
+        & inspections["license_number"].isin(set(rows["license_number"]))
+    )
+    found = (inspections.loc[inside, ["license_number", "inspection_id", "inspection_date",
+                                      "outcome"]]
+             .assign(inspection_date=dates[inside])
+             .sort_values(["inspection_date", "inspection_id"], kind="stable")
+             .drop_duplicates("license_number", keep="first")
+             .set_index("license_number"))
+    linked = rows.reset_index(drop=True).copy()
+    matched = found.reindex(linked["license_number"])
+    linked["inspection_id"] = matched["inspection_id"].to_numpy(dtype=object)
+    linked["inspection_date"] = matched["inspection_date"].to_numpy()
+    linked["outcome"] = matched["outcome"].to_numpy(dtype=object)
+    linked["inspected"] = matched["inspection_id"].notna().to_numpy(dtype=bool)
+    linked["serious"] = matched["outcome"].isin(SERIOUS_OUTCOMES).to_numpy(dtype=bool)
+    waiting = NOT_INSPECTED if window_closed(plan, as_of) else PENDING
+    linked["status"] = np.where(linked["inspected"], INSPECTED, waiting)
+    return linked

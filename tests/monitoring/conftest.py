@@ -1,0 +1,124 @@
+"""Generated worlds for the monitoring tests: trained and scored once per session.
+
+``trained_world`` is a 4,000-licensee world (2014-2023) ingested into a SQLite home,
+trained as of 2024-01-01 with a fast experiment, promoted and scored: the champion, its
+list and the truth are shared by every monitoring test. A test on another store loads
+the same world there and scores it with the same champion (no second training).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, text
+from typer.testing import CliRunner
+
+from cli.main import app as cli_app
+from data.settings import get_settings
+from data.truth_files import default_truth_path
+from synthetic import GeneratorConfig, generate_world, true_serious_probability, write_world
+from tests.conftest import POSTGRES_ADMIN_URL
+
+AS_OF = dt.date(2024, 1, 1)
+FAST_EXPERIMENT = 'name = "fast"\nseed = 5\nn_folds = 2\n[model]\nnum_boost_round = 40\n'
+
+
+def invoke(*args: str, code: int = 0) -> str:
+    """Run a CLI command in-process; its stdout (the exit code must be ``code``)."""
+    result = CliRunner().invoke(cli_app, list(args))
+    assert result.exit_code == code, f"{args}: {result.output}"
+    return result.stdout
+
+
+@dataclass(frozen=True)
+class TrainedWorld:
+    """A generated world on disk, with the home its champion was trained in."""
+
+    root: Path
+    world: Path
+    truth: Path
+    home: Path
+    experiment: Path
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self.home / 'mlflow.db'}"
+
+    def truth_on(self, day: dt.date) -> pd.Series:
+        """Each licensee's true chance that an inspection opened on ``day`` ends serious."""
+        return true_serious_probability(pd.read_csv(self.truth),
+                                        pd.read_csv(self.world / "inspections.csv"),
+                                        pd.Timestamp(day))
+
+
+def use_store(monkeypatch: pytest.MonkeyPatch, trained: TrainedWorld, url: str) -> None:
+    """Point the CLI at ``url`` for the store and at the trained world's MLflow."""
+    monkeypatch.setenv("DEALER_RISK_HOME", str(trained.home))
+    monkeypatch.setenv("DEALER_RISK_DATABASE_URL", url)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained.tracking_uri)
+    get_settings.cache_clear()
+
+
+def build_world(root: Path, *, dealers: int, seed: int, end: dt.date,
+                config: GeneratorConfig | None = None) -> tuple[Path, Path]:
+    """Generate and write a world under ``root``; its directory and truth file."""
+    out = root / "world"
+    world = generate_world(config or GeneratorConfig(), seed=seed, dealers=dealers, end=end)
+    write_world(world, out)
+    return out, default_truth_path(out)
+
+
+def train_world(root: Path, world: Path, truth: Path) -> TrainedWorld:
+    """Ingest ``world`` into a SQLite home under ``root``, train as of AS_OF, promote."""
+    experiment = root / "fast.toml"
+    experiment.write_text(FAST_EXPERIMENT)
+    home = root / "home"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DEALER_RISK_HOME", str(home))
+        patch.delenv("DEALER_RISK_DATABASE_URL", raising=False)
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        get_settings.cache_clear()
+        try:
+            invoke("ingest", str(world))
+            invoke("train", "--as-of", AS_OF.isoformat(), "--experiment", str(experiment))
+            invoke("promote", "1")
+        finally:
+            get_settings.cache_clear()
+    return TrainedWorld(root=root, world=world, truth=truth, home=home, experiment=experiment)
+
+
+@pytest.fixture(scope="session")
+def trained_world(tmp_path_factory: pytest.TempPathFactory) -> TrainedWorld:
+    """A 4,000-licensee world (2014-2023), trained as of 2024-01-01 and promoted."""
+    root = tmp_path_factory.mktemp("monitoring-world")
+    world, truth = build_world(root, dealers=4_000, seed=4242, end=dt.date(2023, 12, 31))
+    return train_world(root, world, truth)
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres",
+                                                               marks=pytest.mark.postgres)])
+def module_store_url(request: pytest.FixtureRequest,
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh store URL per module and backend (a schema of its own on PostgreSQL)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'store.db'}"
+        return
+    if os.environ.get("DEALER_RISK_SKIP_POSTGRES") == "1":
+        pytest.skip("DEALER_RISK_SKIP_POSTGRES=1")
+    admin: Engine = request.getfixturevalue("postgres_admin")
+    schema = f"dr_mon_{os.getpid()}_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    yield f"{POSTGRES_ADMIN_URL.split('?')[0]}?options=-csearch_path%3D{schema}"
+    with admin.connect() as connection:
+        connection.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE pid <> pg_backend_pid() AND query ILIKE :pattern"), {"pattern": f"%{schema}%"})
+        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))

@@ -1,0 +1,161 @@
+"""The full cycle on both stores: plan, simulated outcomes ingested, monitor, report.
+
+The champion of the session's world is used on each store (SQLite, PostgreSQL): the world
+is ingested there, scored, planned, its outcomes drawn from the truth and ingested; then
+``monitor`` must report exactly the ingested counts, and ``report`` must publish only
+suppressed aggregates and nothing that identifies a licensee.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from data.store import open_store
+from data.store.read import read_tables
+from monitoring.outcomes import GRACE_DAYS
+from monitoring.report import COUNT_COLUMNS, MIN_DENOMINATOR, RATES, SMALL_COUNT, SUPPRESSED
+from tests.monitoring.conftest import AS_OF, TrainedWorld, invoke, use_store
+
+AFTER = AS_OF + dt.timedelta(days=365 + GRACE_DAYS + 1)
+
+
+@dataclass(frozen=True)
+class Cycle:
+    url: str
+    plan: pd.DataFrame
+    outcomes: pd.DataFrame  # the ingested inspections
+    monitor: dict[str, Any]
+    report: Path
+
+
+@pytest.fixture(scope="module")
+def cycle(trained_world: TrainedWorld, module_store_url: str,
+          tmp_path_factory: pytest.TempPathFactory) -> Cycle:
+    root = tmp_path_factory.mktemp("cycle")
+    with pytest.MonkeyPatch.context() as patch:
+        use_store(patch, trained_world, module_store_url)
+        invoke("ingest", str(trained_world.world))
+        invoke("score", "--as-of", AS_OF.isoformat(), "--out", str(root / "scores.csv"))
+        invoke("plan", "--as-of", AS_OF.isoformat(), "--out", str(root / "plan.csv"),
+               "--exploration-share", "0.3", "--seed", "11")
+        invoke("simulate-outcomes", str(root / "plan.csv"), "--world", str(trained_world.world),
+               "--out", str(root / "outcomes"), "--seed", "3")
+        invoke("ingest", str(root / "outcomes"))
+        output = json.loads(invoke("monitor", "--as-of", AFTER.isoformat()))
+        invoke("report", "--as-of", AFTER.isoformat(), "--out", str(root / "report"))
+    return Cycle(url=module_store_url, plan=pd.read_csv(root / "plan.csv", dtype=str),
+                 outcomes=pd.read_csv(root / "outcomes" / "inspections.csv", dtype=str),
+                 monitor=output, report=root / "report")
+
+
+def test_monitor_reports_exactly_the_ingested_counts_per_path(cycle: Cycle) -> None:
+    (plan,) = cycle.monitor["plans"]
+    assert plan["plan_id"] == str(cycle.plan["plan_id"].iloc[0])
+    assert plan["window_closed"] is True
+    outcomes = cycle.outcomes.merge(cycle.plan[["license_number", "selected_by", "score"]],
+                                    on="license_number")
+    outcomes["serious"] = outcomes["outcome"].isin(["warning_conference", "revocation"])
+    for path in ("risk", "exploration"):
+        figures = plan["by_selection"][path]
+        ours = outcomes[outcomes["selected_by"] == path]
+        planned = int((cycle.plan["selected_by"] == path).sum())
+        assert figures["planned"] == planned
+        assert figures["inspected"] == len(ours)
+        assert figures["serious"] == int(ours["serious"].sum())
+        assert figures["not_inspected"] == planned - len(ours)
+        assert figures["pending"] == 0
+        assert figures["predicted_serious"] == pytest.approx(ours["score"].astype(float).sum())
+        hit = figures["hit_rate"]
+        assert hit["ci_low"] <= hit["value"] <= hit["ci_high"]
+    # Most planned licensees were inspected, not all.
+    inspected = len(cycle.outcomes) / len(cycle.plan)
+    assert 0.8 < inspected < 0.97
+    estimate = plan["estimated_serious_rate"]
+    assert estimate["ci_low"] <= estimate["value"] <= estimate["ci_high"]
+    assert {"drift", "retrain_recommended", "reasons"} <= set(cycle.monitor)
+
+
+def _published_files(report: Path) -> dict[str, pd.DataFrame]:
+    return {path.stem: pd.read_csv(path, dtype=str, keep_default_na=False)
+            for path in sorted(report.glob("*.csv"))}
+
+
+def test_every_small_count_and_every_rate_on_a_small_denominator_is_suppressed(
+    cycle: Cycle,
+) -> None:
+    files = _published_files(cycle.report)
+    assert {"by_year", "by_state", "by_field_division", "by_license_type",
+            "plan_performance"} <= set(files)
+    small_seen = suppressed_seen = 0
+    for name, frame in files.items():
+        for column in COUNT_COLUMNS:
+            if column not in frame:
+                continue
+            for cell in frame[column]:
+                assert cell == SMALL_COUNT or (cell.isdigit() and not 1 <= int(cell) <= 9), \
+                    (name, column, cell)
+                small_seen += cell == SMALL_COUNT
+        for rate, (_, denominator) in RATES.items():
+            if rate not in frame or denominator not in frame:
+                continue
+            for value, base in zip(frame[rate], frame[denominator], strict=True):
+                small = base == SMALL_COUNT or int(base) < MIN_DENOMINATOR
+                assert (value == SUPPRESSED) == small, (name, rate, value, base)
+                suppressed_seen += value == SUPPRESSED
+    # The small world has small cells: the rule was exercised, not vacuous.
+    assert small_seen > 0 and suppressed_seen > 0
+
+
+def test_the_report_counts_what_the_store_holds(cycle: Cycle) -> None:
+    engine = open_store(cycle.url)
+    try:
+        frames = read_tables(engine, known_before=AFTER, names=("inspections",))
+    finally:
+        engine.dispose()
+    inspections = frames["inspections"]
+    compliance = inspections[inspections["inspection_type"] == "compliance"]
+    per_year = pd.to_datetime(compliance["inspection_date"]).dt.year.value_counts()
+    by_year = _published_files(cycle.report)["by_year"]
+    for year, cell in zip(by_year["year"].astype(int), by_year["inspections"], strict=True):
+        count = int(per_year.get(year, 0))
+        assert cell == (SMALL_COUNT if 1 <= count <= 9 else str(count))
+    assert 2024 in set(by_year["year"].astype(int))  # the plan's year, from the outcomes
+
+
+def test_no_license_number_business_name_or_address_appears_in_the_report(
+    cycle: Cycle,
+) -> None:
+    engine = open_store(cycle.url)
+    try:
+        dealers = read_tables(engine, names=("dealers",))["dealers"]
+    finally:
+        engine.dispose()
+    texts = {path.name: path.read_text(encoding="utf-8") for path in cycle.report.iterdir()}
+    assert "index.html" in texts and "<svg" in texts["index.html"]
+    page = texts["index.html"]
+    # Self-contained: no script, no stylesheet or image fetched from anywhere.
+    assert not re.search(r"<script|<link|<img|src=|href=[\"']?https?:", page)
+    everything = "\n".join(texts.values())
+    for value in pd.concat([dealers["license_number"], dealers["business_name"]]).dropna():
+        assert str(value) not in everything, value
+    # Cities and ZIP codes are short words that may also be names of offices or states
+    # (a field division is named after its city): none may be a cell of a CSV, and none
+    # may be a word of the page other than an office or state name.
+    offices = set(dealers["field_division"].dropna()) | set(dealers["premise_state"].dropna())
+    places = (set(dealers["premise_city"].dropna()) | set(dealers["premise_zip"].dropna())) \
+        - offices
+    for name, frame in _published_files(cycle.report).items():
+        cells = set(frame.to_numpy().ravel().tolist()) | set(frame.columns)
+        assert not cells & places, (name, sorted(cells & places)[:5])
+    shown = re.sub(r"<[^>]*>", " ", page)  # what a reader sees (chart drawing removed)
+    found = [place for place in places
+             if re.search(rf"(?<![\w.,]){re.escape(place)}(?![\w.,])", shown)]
+    assert not found, found[:5]
