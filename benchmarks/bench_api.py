@@ -49,7 +49,7 @@ LIST_TARGET_SHARE = 0.5
 EXPLANATION_P99_SLACK_MS = 5.0
 DEALER_RISK = Path(sys.executable).with_name("dealer-risk")
 #: Distinct pages the "every page new" list load cycles through: more than the API
-#: remembers having seen (serving.state.PAGE_MEMO_ENTRIES), so none is ever kept.
+#: remembers having seen (serving.memo.PAGE_MEMO_ENTRIES), so none is ever kept.
 FRESH_PAGES = 3000
 
 
@@ -417,8 +417,8 @@ def _report(dealers: int, seed: int, limit: int, seconds: float, rounds: int,
         "",
         *verdicts,
         "",
-        setup_line + f"The API was ready {ready_s:.1f} s after start (model, list, features "
-        "and SHAP for every licensee loaded).",
+        setup_line + f"The API was ready {ready_s:.1f} s after start (the stored list and "
+        "its model loaded).",
     ])
     record("API", body)
     print(body)
