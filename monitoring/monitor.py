@@ -32,6 +32,7 @@ from monitoring.drift import (
     first_known_event,
     no_history_share,
 )
+from monitoring.estimate import estimate_serious_rate
 from monitoring.figures import Interval, rate_ratio, wilson
 from monitoring.outcomes import (
     GRACE_DAYS,
@@ -42,7 +43,7 @@ from monitoring.outcomes import (
     window_end,
 )
 from planning.design import EXPLORATION, RISK, SELECTION_PATHS
-from planning.estimate import naive_rate, serious_rate
+from planning.estimate import naive_rate
 from planning.plans import PlanInfo, read_plan_rows, stored_plans
 from scoring.lists import latest_list, read_score_list
 
@@ -94,7 +95,7 @@ def plan_figures(plan: PlanInfo, linked: pd.DataFrame, as_of: dt.date) -> dict[s
                       explore["inspected"])
     eligible = pd.Series({str(d["field_division"]): int(d["eligible"])
                           for d in plan.divisions if int(d.get("capacity", 1)) > 0})
-    estimate = serious_rate(linked, eligible)
+    estimate, collapsed = estimate_serious_rate(linked, eligible)
     naive = naive_rate(linked)
     seen = int(linked["inspected"].sum())
     naive_interval = wilson(int(linked["serious"].sum()), seen) if naive is not None \
@@ -116,7 +117,8 @@ def plan_figures(plan: PlanInfo, linked: pd.DataFrame, as_of: dt.date) -> dict[s
         "lift_risk_over_exploration": lift.as_dict(),
         "estimated_serious_rate": {
             "value": estimate.value, "ci_low": estimate.ci_low, "ci_high": estimate.ci_high,
-            "eligible": estimate.population, "observed": estimate.observed},
+            "eligible": estimate.population, "observed": estimate.observed,
+            "collapsed_strata": collapsed},
         "naive_rate": naive_interval.as_dict(),
         "by_division": divisions,
     }
