@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from pydantic import TypeAdapter
 from sqlalchemy import Engine
 
 from features.catalogue import describe, get_feature
@@ -135,29 +136,25 @@ class ServingState:
         return hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
+_RANKED_ITEMS = TypeAdapter(list[RankedItemPublic])
+
+
 def build_ranked_list(scored: ScoredList) -> RankedList:
     """Arrays and serialised items of a stored list (rows in rank order)."""
     rows = scored.rows
     index = rows["license_number"].astype(str).tolist()
     columns = {name: rows[name].to_numpy(dtype=object) for name in PROFILE_COLUMNS}
-    # Constructed without validation (about 0.6 s at 80,000 licensees, a sixth of the
-    # load): the stored list's columns have the item's types, and the tests hold the
-    # served items to RankedItemPublic and to the OpenAPI schema.
-    items = tuple(
-        RankedItemPublic.model_construct(
-            license_number=license_number,
-            business_name=columns["business_name"][i],
-            premise_city=columns["premise_city"][i],
-            premise_state=columns["premise_state"][i],
-            field_division=columns["field_division"][i],
-            license_type=columns["license_type"][i],
-            score=float(score), rank=int(rank), percentile=float(percentile),
-            top_reasons=[str(reason) for reason in reasons],
-        )
-        for i, (license_number, score, rank, percentile, reasons) in enumerate(zip(
-            index, rows["score"], rows["rank"], rows["percentile"],
-            rows["top_reasons"], strict=True))
-    )
+    # One validation call over plain lists (the per-item loop over numpy arrays cost
+    # about 1 s at 80,000 licensees, a seventh of the start-up).
+    profile = zip(*(rows[name].tolist() for name in PROFILE_COLUMNS), strict=True)
+    items = tuple(_RANKED_ITEMS.validate_python([
+        {"license_number": number, **dict(zip(PROFILE_COLUMNS, values, strict=True)),
+         "score": score, "rank": rank, "percentile": percentile,
+         "top_reasons": [str(reason) for reason in reasons]}
+        for number, values, score, rank, percentile, reasons in zip(
+            index, profile, rows["score"].tolist(), rows["rank"].tolist(),
+            rows["percentile"].tolist(), rows["top_reasons"].tolist(), strict=True)
+    ]))
     encoded = [item.model_dump_json().encode() + b"," for item in items]
     return RankedList(
         license_numbers=np.asarray(index, dtype=object),
