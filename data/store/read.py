@@ -3,9 +3,9 @@
 Tables come out of the store as Arrow through ADBC (the Arrow project's database drivers,
 ``adbc-driver-sqlite`` and ``adbc-driver-postgresql``), never as row objects: building a
 DataFrame from SQLAlchemy ``Row`` objects cost about 54 s for the 80,000-licensee world's
-event tables, against about 4 s for a columnar read (docs/benchmarks.md, "Store reads").
-SQLAlchemy still owns the schema, the migrations and every write that needs a transaction
-shared with other statements; this module only reads.
+event tables, against about 4 s for a columnar read (docs/benchmarks.md, "Store reads and
+the features command"). SQLAlchemy still owns the schema, the migrations and every write
+that needs a transaction shared with other statements; this module only reads.
 
 ``read_table(engine, name, known_before=as_of)`` reads only what a feature table on
 ``as_of`` may use (events known strictly before it, licensees licensed before it); the
@@ -27,6 +27,7 @@ from typing import Any
 
 import adbc_driver_postgresql.dbapi as adbc_postgresql
 import adbc_driver_sqlite.dbapi as adbc_sqlite
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -100,6 +101,17 @@ def table_query(spec: ContractTable, known_before: dt.date | None = None) -> str
     return sql + f" ORDER BY {_quoted(spec.id_column)}"
 
 
+def _values_and_mask(values: pa.ChunkedArray, fill: object) -> tuple[Any, Any]:
+    """A column's values as NumPy (nulls replaced by ``fill``) and its null mask.
+
+    Building pandas' masked arrays from these two is one copy each, where going through
+    ``pd.ArrowDtype`` and ``astype`` converts element by element.
+    """
+    missing = np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    filled = values.fill_null(pa.scalar(fill, type=values.type))
+    return np.asarray(filled.to_numpy(zero_copy_only=False)), missing
+
+
 def _typed_column(values: pa.ChunkedArray, kind: Kind, required: bool) -> pd.Series:
     """One column in the contract's pandas type, converted while still in Arrow."""
     if kind is Kind.DATE:
@@ -113,11 +125,12 @@ def _typed_column(values: pa.ChunkedArray, kind: Kind, required: bool) -> pd.Ser
         if required:
             return pd.Series(values.cast(pa.int64()).to_numpy(zero_copy_only=False),
                              dtype="int64")
-        return pd.Series(values.cast(pa.int64()).to_pandas(types_mapper=pd.ArrowDtype)
-                         ).astype("Int64")
+        numbers, missing = _values_and_mask(values.cast(pa.int64()), 0)
+        return pd.Series(pd.arrays.IntegerArray(numbers.astype(np.int64), missing))
     if kind is Kind.BOOLEAN:
-        return pd.Series(values.cast(pa.bool_()).to_pandas(types_mapper=pd.ArrowDtype)
-                         ).astype("boolean")
+        # SQLite stores booleans as 0/1 integers; PostgreSQL returns Arrow booleans.
+        flags, missing = _values_and_mask(values.cast(pa.bool_()), False)
+        return pd.Series(pd.arrays.BooleanArray(flags.astype(bool), missing))
     text: pd.Series = values.cast(pa.string()).to_pandas().astype("str")
     return text
 
