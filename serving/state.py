@@ -22,14 +22,14 @@ import hashlib
 import logging
 import math
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from pydantic import TypeAdapter
+import pydantic_core
 from sqlalchemy import Engine
 
 from features.catalogue import describe, get_feature
@@ -50,6 +50,35 @@ class NotReady(RuntimeError):
     """There is no champion, or no scored list to serve."""
 
 
+class RankedItems(Sequence[RankedItemPublic]):
+    """The list's items as RankedItemPublic, each made when asked for.
+
+    Making all 80,000 at load cost about 1 s of the start-up; a request needs at most a
+    page of them (the JSON of every item is in ``RankedList.items_buffer`` already).
+    """
+
+    def __init__(self, records: Sequence[Mapping[str, Any]]) -> None:
+        self._records = records
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    @overload
+    def __getitem__(self, index: int) -> RankedItemPublic: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[RankedItemPublic]: ...
+
+    def __getitem__(self, index: int | slice) -> RankedItemPublic | Sequence[RankedItemPublic]:
+        if isinstance(index, slice):
+            return [RankedItemPublic.model_validate(r) for r in self._records[index]]
+        return RankedItemPublic.model_validate(self._records[int(index)])
+
+    def field(self, name: str) -> list[Any]:
+        """One field of every item, in rank order (for sorting without making items)."""
+        return [record[name] for record in self._records]
+
+
 @dataclass(frozen=True)
 class RankedList:
     """The scored list in rank order, one array per column, items pre-serialised.
@@ -66,7 +95,7 @@ class RankedList:
     field_divisions: Objects
     premise_states: Objects
     license_types: Objects
-    items: tuple[RankedItemPublic, ...]
+    items: RankedItems
     #: Every item's JSON, in rank order, each followed by a comma; item ``i`` starts at
     #: ``item_offsets[i]`` (and ``item_offsets[n]`` is the length), so a run of
     #: consecutive items is one slice of the buffer.
@@ -136,26 +165,23 @@ class ServingState:
         return hashlib.sha256(key.encode()).hexdigest()[:8]
 
 
-_RANKED_ITEMS = TypeAdapter(list[RankedItemPublic])
-
-
 def build_ranked_list(scored: ScoredList) -> RankedList:
     """Arrays and serialised items of a stored list (rows in rank order)."""
     rows = scored.rows
     index = rows["license_number"].astype(str).tolist()
     columns = {name: rows[name].to_numpy(dtype=object) for name in PROFILE_COLUMNS}
-    # One validation call over plain lists (the per-item loop over numpy arrays cost
-    # about 1 s at 80,000 licensees, a seventh of the start-up).
+    # Plain records: one JSON serialisation each, and an item only when one is asked for.
     profile = zip(*(rows[name].tolist() for name in PROFILE_COLUMNS), strict=True)
-    items = tuple(_RANKED_ITEMS.validate_python([
+    records = [
         {"license_number": number, **dict(zip(PROFILE_COLUMNS, values, strict=True)),
          "score": score, "rank": rank, "percentile": percentile,
          "top_reasons": [str(reason) for reason in reasons]}
         for number, values, score, rank, percentile, reasons in zip(
             index, profile, rows["score"].tolist(), rows["rank"].tolist(),
             rows["percentile"].tolist(), rows["top_reasons"].tolist(), strict=True)
-    ]))
-    encoded = [item.model_dump_json().encode() + b"," for item in items]
+    ]
+    # The same bytes as each item's model_dump_json (the keys in the model's order).
+    encoded = [pydantic_core.to_json(record) + b"," for record in records]
     return RankedList(
         license_numbers=np.asarray(index, dtype=object),
         ranks=rows["rank"].to_numpy(dtype=np.int64),
@@ -165,7 +191,7 @@ def build_ranked_list(scored: ScoredList) -> RankedList:
         field_divisions=columns["field_division"],
         premise_states=columns["premise_state"],
         license_types=columns["license_type"],
-        items=items,
+        items=RankedItems(records),
         items_buffer=b"".join(encoded),
         item_offsets=np.concatenate([[0], np.cumsum([len(e) for e in encoded])]).astype(
             np.int64),

@@ -49,10 +49,10 @@ def matching_positions(state: ServingState, filters: RankedFilters) -> npt.NDArr
 
 
 def _sort_values(state: ServingState, key: str, positions: npt.NDArray[np.int64]) -> list[str]:
-    items = state.ranked.items
     field = {"name": "business_name", "city": "premise_city", "state": "premise_state",
              "license_type": "license_type", "division": "field_division"}[key]
-    return [(getattr(items[p], field) or "").casefold() for p in positions]
+    values = state.ranked.items.field(field)
+    return [(values[p] or "").casefold() for p in positions]
 
 
 def sort_positions(state: ServingState, positions: npt.NDArray[np.int64],
