@@ -31,6 +31,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -171,17 +172,21 @@ def _child_reads(url: str, rounds: int) -> dict[str, Any]:
 
 
 def _timed_process(command: list[str], env: dict[str, str]) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds and peak RSS (MiB) of one child process (which must succeed)."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    # wait4 gives this child's own resource usage; its pipes are small enough to wait on.
-    _pid, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    stdout, stderr = process.communicate()
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed:\n{stdout.decode()}\n{stderr.decode()}")
+    """Wall seconds, CPU seconds and peak RSS (MiB) of one child process (which must succeed).
+
+    ``wait4`` gives the child's own resource usage; its output goes to a file, so a chatty
+    child can never block on a full pipe while it is waited for.
+    """
+    with tempfile.TemporaryFile() as output:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env},
+                                   stdout=output, stderr=subprocess.STDOUT)
+        _pid, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            output.seek(0)
+            raise RuntimeError(f"{' '.join(command)} failed:\n{output.read().decode()}")
     return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 

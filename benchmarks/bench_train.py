@@ -143,8 +143,9 @@ def run(options: list[str]) -> None:
         f"{_seconds(steps['score + SHAP for all']['rounds'])}; pred_contrib "
         f"{_seconds(steps['LightGBM pred_contrib, same rows']['rounds'])}). Target <= "
         f"{TARGET_SHAP_RATIO}x: {'met' if shap / native <= TARGET_SHAP_RATIO else 'NOT met'}. "
-        f"In process CPU time, which other work on a shared machine disturbs less (both "
-        f"run LightGBM on the booster's one thread), {shap_cpu:.2f} s against "
+        f"In process CPU time, the total work, which other work on a shared machine "
+        f"disturbs less (LightGBM's prediction runs on every core in both), "
+        f"{shap_cpu:.2f} s against "
         f"{native_cpu:.2f} s: {shap_cpu / native_cpu:.2f}x (rounds: score "
         f"{_seconds(steps['score + SHAP for all']['cpu_rounds'])}; pred_contrib "
         f"{_seconds(steps['LightGBM pred_contrib, same rows']['cpu_rounds'])}).",
