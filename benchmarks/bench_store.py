@@ -273,8 +273,9 @@ def run(options: list[str]) -> None:
     sizes = ", ".join(f"{name} {count:,}" for name, count in counts.items())
     body = "\n".join([
         f"`python -m benchmarks store` on the world from `dealer-risk generate --dealers "
-        f"{dealers:,} --seed {seed}`, ingested by `dealer-risk ingest` into a SQLite file and "
-        "a PostgreSQL schema (database `test` on 127.0.0.1, same machine). Rows read as of "
+        f"{dealers} --seed {seed}` ({dealers:,} licensees), ingested by `dealer-risk "
+        "ingest` into a SQLite file and a PostgreSQL schema (database `test` on 127.0.0.1, "
+        "same machine). Rows read as of "
         f"{AS_OF.isoformat()} (events known before it, licensees licensed before it): "
         f"{sizes}.",
         "",
