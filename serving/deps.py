@@ -128,6 +128,15 @@ class Caller:
         """403 when the caller is limited to another field division."""
         check_division(self.user, field_division)
 
+    def division_filter(self, field_division: str | None) -> str | None:
+        """The division a list request is narrowed to: the caller's own if they are
+        limited to one (403 when they ask for another), else the one asked for."""
+        if self.user.division is None:
+            return field_division
+        if field_division is not None:
+            self.check_division(field_division)
+        return self.user.division
+
     async def record(self, action: str, resource: str, state: ServingState | None,
                      detail: Mapping[str, Any] | None = None) -> None:
         """Write one audit row and wait for its commit (503 if it cannot be written)."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from serving.memo import RenderedPage
 from serving.problems import ParameterError
 from serving.state import RankedList, ServingState
 
@@ -154,3 +155,26 @@ def page_csv(state: ServingState, page: Page) -> str:
             state.model_version, as_of,
         ])
     return buffer.getvalue()
+
+
+def render_page(state: ServingState, filters: RankedFilters, limit: int, cursor: str | None,
+                as_csv: bool) -> RenderedPage:
+    """The page of the list that a request asks for, as JSON or CSV, with its audit detail.
+
+    Raises ParameterError (422) for a cursor this API did not issue and StaleCursor for
+    one of another list.
+    """
+    page = select_page(state, filters, limit, parse_cursor(cursor, state))
+    detail = {"filters": {k: v for k, v in vars(filters).items() if v is not None},
+              "limit": limit, "cursor": cursor,
+              "returned": int(page.positions.size), "list_id": state.list_id}
+    headers = {"X-Model-Version": state.model_version, "X-As-Of": state.as_of.isoformat()}
+    if page.next_cursor:
+        headers["X-Next-Cursor"] = page.next_cursor
+    if as_csv:
+        filename = f"ranked-{state.as_of.isoformat()}-v{state.model_version}.csv"
+        headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return RenderedPage(page_csv(state, page).encode(), "text/csv", headers,
+                            "ranked.export", detail)
+    return RenderedPage(page_json(state, page, limit), "application/json", headers,
+                        "ranked.read", detail)

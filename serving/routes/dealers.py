@@ -10,32 +10,21 @@ from pydantic import BaseModel, Field
 
 from serving.dealers import read_dealer, read_profile
 from serving.deps import (
-    Caller,
     EngineDep,
     InspectorDep,
     ServingStateDep,
     SupervisorDep,
 )
 from serving.explain import explanation_json
-from serving.memo import RenderedPage
 from serving.problems import problem_responses
 from serving.query import ApiRoute, parameters, request_model
-from serving.ranked import (
-    CURSOR_PATTERN,
-    RankedFilters,
-    StaleCursor,
-    page_csv,
-    page_json,
-    parse_cursor,
-    select_page,
-)
+from serving.ranked import CURSOR_PATTERN, RankedFilters, StaleCursor, render_page
 from serving.schemas import (
     LICENSE_NUMBER_MAX_LENGTH,
     DealerPublic,
     ExplanationPublic,
     RankedPagePublic,
 )
-from serving.state import ServingState
 
 router = APIRouter(route_class=ApiRoute, prefix="/api/v1/dealers", tags=["dealers"])
 
@@ -103,42 +92,20 @@ async def ranked_list(
     key = (query_string, caller.user.division, accepts_csv)
     page = serving.pages.get(key)
     if page is None:
-        page = _render_page(query, caller, serving, accepts_csv)
+        filters = RankedFilters(field_division=caller.division_filter(query.field_division),
+                                state=query.premise_state, license_type=query.license_type,
+                                min_score=query.min_score)
+        as_csv = query.format == "csv" or (query.format is None and accepts_csv)
+        try:
+            page = render_page(serving, filters, query.limit, query.cursor, as_csv)
+        except StaleCursor as stale:
+            raise HTTPException(409, "the ranked list changed since this cursor was issued "
+                                     "(a new model or list); start again without a cursor"
+                                ) from stale
         if len(query_string) <= KEPT_QUERY_BYTES:  # keys are bounded too, not just pages
             serving.pages.put(key, page)
     await caller.record(page.action, request.url.path, serving, page.detail)
     return Response(page.body, media_type=page.media_type, headers=page.headers)
-
-
-def _render_page(query: RankedQuery, caller: Caller, serving: ServingState,
-                 accepts_csv: bool) -> RenderedPage:
-    """The page a ranked-list request asks for (403 or 409 if it cannot have one)."""
-    field_division = query.field_division
-    if caller.user.division is not None:
-        if field_division is not None:
-            caller.check_division(field_division)
-        field_division = caller.user.division
-    filters = RankedFilters(field_division=field_division, state=query.premise_state,
-                            license_type=query.license_type, min_score=query.min_score)
-    try:
-        page = select_page(serving, filters, query.limit, parse_cursor(query.cursor, serving))
-    except StaleCursor as stale:
-        raise HTTPException(409, "the ranked list changed since this cursor was issued "
-                                 "(a new model or list); start again without a cursor") from stale
-    wants_csv = query.format == "csv" or (query.format is None and accepts_csv)
-    detail = {"filters": {k: v for k, v in vars(filters).items() if v is not None},
-              "limit": query.limit, "cursor": query.cursor,
-              "returned": int(page.positions.size), "list_id": serving.list_id}
-    headers = {"X-Model-Version": serving.model_version, "X-As-Of": serving.as_of.isoformat()}
-    if page.next_cursor:
-        headers["X-Next-Cursor"] = page.next_cursor
-    if wants_csv:
-        filename = f"ranked-{serving.as_of.isoformat()}-v{serving.model_version}.csv"
-        headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return RenderedPage(page_csv(serving, page).encode(), "text/csv", headers,
-                            "ranked.export", detail)
-    return RenderedPage(page_json(serving, page, query.limit), "application/json", headers,
-                        "ranked.read", detail)
 
 
 @router.get(
