@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from adbc_driver_sqlite import StatementOptions as adbc_sqlite_options
 from sqlalchemy import Engine
 
 from data.contract import TABLES_BY_NAME, Kind
@@ -67,15 +68,32 @@ def arrow_connection(engine: Engine) -> Iterator[Any]:
         connection.close()
 
 
+#: Rows per result batch on SQLite: all of them. ADBC's SQLite driver infers each column's
+#: type from the first batch (1,024 rows by default); a nullable column empty in those
+#: rows would be taken for integers and the first text or date after them would fail the
+#: read ("Type mismatch ... expected INT64"). One batch makes it look at every value.
+SQLITE_BATCH_ROWS = 1 << 30
+
+
+def _query(connection: Any, sql: str, parameters: Sequence[object] = ()) -> pa.Table:
+    """One query's result as an Arrow table, on a cursor of its own."""
+    cursor = connection.cursor()
+    try:
+        if isinstance(connection, adbc_sqlite.AdbcSqliteConnection):
+            # Set before the statement runs: it applies to a fresh statement only.
+            cursor.adbc_statement.set_options(
+                **{adbc_sqlite_options.BATCH_ROWS.value: str(SQLITE_BATCH_ROWS)})
+        cursor.execute(sql, parameters or None)
+        table: pa.Table = cursor.fetch_arrow_table()
+        return table
+    finally:
+        cursor.close()
+
+
 def fetch_arrow(engine: Engine, sql: str, parameters: Sequence[object] = ()) -> pa.Table:
     """The result of one query as an Arrow table (positional ``?``/``$n`` parameters)."""
     with arrow_connection(engine) as connection:
-        cursor = connection.cursor()
-        try:
-            cursor.execute(sql, parameters or None)
-            return cursor.fetch_arrow_table()
-        finally:
-            cursor.close()
+        return _query(connection, sql, parameters)
 
 
 def _quoted(name: str) -> str:
@@ -114,6 +132,11 @@ def _values_and_mask(values: pa.ChunkedArray, fill: object) -> tuple[Any, Any]:
 
 def _typed_column(values: pa.ChunkedArray, kind: Kind, required: bool) -> pd.Series:
     """One column in the contract's pandas type, converted while still in Arrow."""
+    if values.null_count == len(values):
+        # An empty column has no type to read (SQLite's driver says int64): start typed.
+        target = {Kind.DATE: pa.date32(), Kind.INTEGER: pa.int64(),
+                  Kind.BOOLEAN: pa.bool_(), Kind.TEXT: pa.string()}[kind]
+        values = pa.chunked_array([pa.nulls(len(values), target)], type=target)
     if kind is Kind.DATE:
         if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
             values = pc.cast(values, pa.date32())
@@ -164,12 +187,7 @@ def read_tables(
     """Several contract tables over one connection (see :func:`read_table`)."""
     frames = {}
     with arrow_connection(engine) as connection:
-        cursor = connection.cursor()
-        try:
-            for name in names:
-                spec = TABLES_BY_NAME[name]
-                cursor.execute(table_query(spec, known_before))
-                frames[name] = typed_frame(spec, cursor.fetch_arrow_table())
-        finally:
-            cursor.close()
+        for name in names:
+            spec = TABLES_BY_NAME[name]
+            frames[name] = typed_frame(spec, _query(connection, table_query(spec, known_before)))
     return frames

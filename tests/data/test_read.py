@@ -84,3 +84,24 @@ def test_an_empty_table_reads_as_typed_empty_columns(sqlite_url: str) -> None:
     assert list(frame.columns) == TABLES_BY_NAME["theft_loss"].column_names
     assert str(frame["report_date"].dtype) == "datetime64[s]"
     assert str(frame["firearm_count"].dtype) == "int64"
+
+
+def test_a_column_empty_in_its_first_rows_still_reads_with_its_type(store_url: str) -> None:
+    """ADBC's SQLite driver guesses types from a first batch; the read must not."""
+    world = make_planted_world(n_dealers=1_500, seed=5)
+    dealers = world["dealers"].sort_values("license_number").reset_index(drop=True)
+    # Empty optional text and date values in the first 1,100 licensees (in read order).
+    dealers.loc[:1_099, ["premise_city", "license_issue_date", "annual_firearm_sales"]] = None
+    world = {**world, "dealers": dealers}
+    load_world(store_url, world)
+    engine = open_store(store_url)
+    try:
+        frame = read_table(engine, "dealers")
+    finally:
+        engine.dispose()
+    assert len(frame) == 1_500
+    assert frame["premise_city"].iloc[:1_100].isna().all()
+    assert frame["premise_city"].iloc[1_100:].eq("Testville").all()
+    assert str(frame["license_issue_date"].dtype) == "datetime64[s]"
+    assert frame["license_issue_date"].iloc[1_100:].notna().all()
+    assert str(frame["annual_firearm_sales"].dtype) == "Int64"
