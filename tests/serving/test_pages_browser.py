@@ -2,13 +2,16 @@
 
 Playwright drives the system Chromium at /usr/bin/chromium; nothing is downloaded. Without
 that browser the tests skip on a developer's machine, but under CI=true they run (and fail
-if the browser or Playwright is missing). Each page is saved to docs/screenshots/.
+if the browser or Playwright is missing). Each page is saved as a screenshot: into
+docs/screenshots/ when DEALER_RISK_SCREENSHOTS=update, else into a temporary folder (a
+test run changes no tracked file).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,9 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+SCREENSHOTS = (ROOT / "docs" / "screenshots"
+               if os.environ.get("DEALER_RISK_SCREENSHOTS") == "update"
+               else Path(tempfile.mkdtemp(prefix="dealer-risk-screenshots-")))
 VIEWPORT = {"width": 1366, "height": 900}
 
 if os.environ.get("CI") != "true":
@@ -98,7 +103,7 @@ def inspector(chromium: Browser, server: Server, served_home: ServedHome) -> Ite
 
 
 def _screenshot(page: Page, name: str, until: str | None = None) -> None:
-    """Save the page as docs/screenshots/NAME.png: the view, or down to ``until``'s end."""
+    """Save the page as SCREENSHOTS/NAME.png: the view, or down to ``until``'s end."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     options: dict[str, Any] = {"path": str(SCREENSHOTS / f"{name}.png")}
     if until is not None:
