@@ -9,8 +9,10 @@ test run changes no tracked file).
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,9 +26,11 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
-SCREENSHOTS = (ROOT / "docs" / "screenshots"
-               if os.environ.get("DEALER_RISK_SCREENSHOTS") == "update"
-               else Path(tempfile.mkdtemp(prefix="dealer-risk-screenshots-")))
+if os.environ.get("DEALER_RISK_SCREENSHOTS") == "update":
+    SCREENSHOTS = ROOT / "docs" / "screenshots"
+else:
+    SCREENSHOTS = Path(tempfile.mkdtemp(prefix="dealer-risk-screenshots-"))
+    atexit.register(shutil.rmtree, SCREENSHOTS, ignore_errors=True)
 VIEWPORT = {"width": 1366, "height": 900}
 
 if os.environ.get("CI") != "true":
