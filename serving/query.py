@@ -14,13 +14,14 @@ ranked list's own work (in-process, 20,000 licensees: 175 us a request with it, 
 operation goes through FastAPI's own request handler. Likewise FastAPI's own query models
 (``Annotated[Model, Query()]``) walk every field again per request (about 60 us of the
 list's), hence :func:`request_model`, documented in the schema by :func:`parameters`.
+Both remember the (short) query strings they have already checked: clients repeat theirs.
 """
 
 from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Literal, TypeVar
 
 from fastapi import Request, Response
@@ -31,15 +32,25 @@ from pydantic import BaseModel, ValidationError
 Model = TypeVar("Model", bound=BaseModel)
 
 
+#: How many query strings a route (or query model) remembers as checked, and the longest
+#: it remembers: checking runs before authentication, so neither is left to the caller.
+REMEMBERED_QUERIES = 4096
+REMEMBERED_QUERY_BYTES = 512
+
+
 def request_model(model: type[Model], where: Literal["query", "path"] = "query"
                   ) -> Callable[[Request], Awaitable[Model]]:
     """A dependency: the query string (or path) validated as ``model`` (422 naming each field).
 
     Document the fields with ``openapi_extra={"parameters": parameters(model, where)}``.
+    A query model is validated once per distinct (short) query string: clients repeat
+    theirs (the same filters, the next page), so the model must be frozen.
     """
+    if where == "query" and not model.model_config.get("frozen"):
+        raise TypeError(f"{model.__name__} must be frozen to be remembered per query string")
+    remembered: dict[bytes, Model] = {}
 
-    async def validated(request: Request) -> Model:
-        values = dict(request.query_params) if where == "query" else request.path_params
+    def validate(values: Mapping[str, Any]) -> Model:
         try:
             return model.model_validate(values)
         except ValidationError as error:
@@ -47,6 +58,22 @@ def request_model(model: type[Model], where: Literal["query", "path"] = "query"
                 [{**problem, "loc": (where, *problem["loc"])} for problem in error.errors()]
             ) from None
 
+    async def validated_path(request: Request) -> Model:
+        return validate(request.path_params)
+
+    async def validated_query(request: Request) -> Model:
+        query_string: bytes = request.scope["query_string"]
+        known = remembered.get(query_string)
+        if known is not None:
+            return known
+        value = validate(dict(request.query_params))
+        if len(query_string) <= REMEMBERED_QUERY_BYTES:
+            if len(remembered) >= REMEMBERED_QUERIES:
+                remembered.clear()
+            remembered[query_string] = value
+        return value
+
+    validated = validated_query if where == "query" else validated_path
     validated.__name__ = f"{model.__name__}_{where}"
     return validated
 
@@ -127,8 +154,12 @@ class ApiRoute(APIRoute):
 
             handle = call_directly
 
+        # Query strings already found to hold documented names only.
+        accepted: set[bytes] = set()
+
         async def handle_documented(request: Request) -> Response:
-            if request.scope["query_string"]:
+            query_string: bytes = request.scope["query_string"]
+            if query_string and query_string not in accepted:
                 unknown = [name for name in request.query_params if name not in documented]
                 if unknown:
                     raise RequestValidationError([
@@ -136,6 +167,10 @@ class ApiRoute(APIRoute):
                          "msg": "is not a parameter of this operation"}
                         for name in dict.fromkeys(unknown)
                     ])
+                if len(query_string) <= REMEMBERED_QUERY_BYTES:
+                    if len(accepted) >= REMEMBERED_QUERIES:
+                        accepted.clear()
+                    accepted.add(query_string)
             return await handle(request)
 
         return handle_documented

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from serving.dealers import read_dealer, read_profile
 from serving.deps import (
@@ -44,6 +44,8 @@ _CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 class RankedQuery(BaseModel):
     """The ranked list's query parameters."""
+
+    model_config = ConfigDict(frozen=True)  # remembered per query string (serving.query)
 
     field_division: str | None = Field(None, min_length=1, max_length=100)
     premise_state: str | None = Field(None, alias="state", pattern=r"^[A-Za-z]{2}$",
