@@ -24,10 +24,11 @@ from pydantic import Field
 from data.settings import Settings
 from data.store import open_store
 from serving.audit import AuditWriter
+from serving.changes import ComparisonCache
 from serving.deps import BEARER_SCHEME, TokenCache
 from serving.pages import router as pages_router
 from serving.problems import add_problem_schemas, install_problem_handlers
-from serving.routes import audit, dealers, health, models, scores, users
+from serving.routes import audit, dealers, health, lists, models, plans, scores, users
 from serving.state import Loader, StateHolder, load_state
 
 logger = logging.getLogger(__name__)
@@ -121,9 +122,10 @@ def create_app(settings: Settings, *, state_loader: Loader = load_state) -> Fast
     )
     app.state.settings = settings
     app.state.state_loader = state_loader
+    app.state.comparisons = ComparisonCache()
     install_problem_handlers(app)
     for router in (dealers.router, health.router, scores.router, models.router,
-                   audit.router, users.router):
+                   audit.router, users.router, plans.router, lists.router):
         app.include_router(router)
     app.include_router(pages_router)  # the HTML pages (docs/pages.md)
 

@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 
 from data.settings import Settings
 from serving.audit import AuditEntry, AuditUnavailable, AuditWriter
+from serving.changes import ComparisonCache
 from serving.state import ServingState, StateHolder
 from serving.users import Role, User, find_user, hash_token
 
@@ -69,10 +70,17 @@ async def get_serving_state(request: Request) -> ServingState:
     return state
 
 
+async def get_comparisons(request: Request) -> ComparisonCache:
+    """The process's kept comparisons of stored lists."""
+    comparisons: ComparisonCache = request.app.state.comparisons
+    return comparisons
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
 HolderDep = Annotated[StateHolder, Depends(get_holder)]
 ServingStateDep = Annotated[ServingState, Depends(get_serving_state)]
+ComparisonsDep = Annotated[ComparisonCache, Depends(get_comparisons)]
 
 
 class TokenCache:

@@ -381,3 +381,146 @@ class UsersPublic(Stamped):
     """Every user."""
 
     items: list[UserPublic]
+
+
+# --- plans -------------------------------------------------------------------------------
+
+
+class PlanTotalsPublic(BaseModel):
+    """A plan's figures, summed over the divisions the caller may see."""
+
+    capacity: int = Field(description="Compliance inspections the divisions can open.")
+    eligible: int = Field(description="Licensees eligible to be planned.")
+    planned: int
+    risk: int = Field(description="Planned for their risk score (probability 1).")
+    exploration: int = Field(description="Drawn at random from the other eligible licensees.")
+    coverage: float | None = Field(description="planned / eligible (null when none eligible).")
+    expected_serious: float = Field(
+        description="Expected serious findings of the plan: the sum of its calibrated scores.")
+    expected_serious_demand_letter_2: float | None = Field(
+        description="The same for the plan the Demand Letter 2 rule would give "
+        "(null when the list lacks the rule's features).")
+    expected_serious_random: float = Field(
+        description="The same for a random plan of the same capacity.")
+
+
+class PlanDivisionPublic(PlanTotalsPublic):
+    """One field division's part of a plan."""
+
+    field_division: str
+    capacity_source: str = Field(description="`file` or `default share`.")
+    exploration_probability: float | None = Field(
+        description="Each non-risk eligible licensee's chance of the exploration draw.")
+
+
+class PlanExclusionPublic(BaseModel):
+    """Licensees left out of a plan by one eligibility rule (counted under the first)."""
+
+    reason: str
+    text: str
+    licensees: int
+
+
+class PlanSummaryPublic(BaseModel):
+    """A stored plan's identity and totals."""
+
+    model_config = ConfigDict(protected_namespaces=())
+
+    plan_id: int
+    list_id: int = Field(description="The stored list the plan was made from.")
+    model_name: str
+    model_version: str
+    as_of: dt.date
+    period_start: dt.date
+    period_end: dt.date
+    seed: int
+    options: dict[str, Any]
+    created_by: str
+    created_at: dt.datetime
+    field_division: str | None = Field(
+        description="The division the figures are limited to (the caller's), or null.")
+    totals: PlanTotalsPublic
+
+
+class PlansPublic(Stamped):
+    """The stored plans, newest first (``model_version`` and ``as_of``: the served list's)."""
+
+    items: list[PlanSummaryPublic]
+
+
+class PlanRowPublic(BaseModel):
+    """One planned inspection, with what an inspector reads about the licensee."""
+
+    license_number: str
+    field_division: str
+    priority: int = Field(description="Order within the division's plan (1 = first).")
+    selected_by: str = Field(description="`risk` or `exploration`.")
+    selection_probability: float = Field(description="Chance of being planned, in (0, 1].")
+    selection_path: str = Field(description="How the licensee was chosen, in plain words.")
+    score: float
+    rank: int | None = Field(description="Rank on the plan's list.")
+    business_name: str | None
+    premise_city: str | None
+    premise_state: str | None
+    license_type: str | None
+    top_reasons: list[str]
+
+
+class PlanPublic(Stamped):
+    """A stored plan (``model_version`` and ``as_of``: the plan's), rows in priority order."""
+
+    plan: PlanSummaryPublic
+    divisions: list[PlanDivisionPublic]
+    exclusions: list[PlanExclusionPublic] = Field(
+        description="Plan-wide exclusion counts; empty for a caller limited to a division.")
+    notes: list[str]
+    total: int = Field(description="Rows returned.")
+    items: list[PlanRowPublic] = Field(description="By division, then priority.")
+
+
+# --- what changed between two lists ------------------------------------------------------
+
+
+class DivisionChangePublic(BaseModel):
+    """Who entered and who left a division's top between two lists."""
+
+    field_division: str
+    top: int = Field(description="How many licensees the division's top holds (N).")
+    entered: list[str] = Field(description="License numbers, by their new rank.")
+    left: list[str] = Field(description="License numbers, by their old rank.")
+
+
+class LicenseeChangePublic(BaseModel):
+    """One licensee's change from the earlier list to the later one."""
+
+    license_number: str
+    field_division: str | None
+    status: str = Field(description="`listed` (on both), `new` (later only), `gone` "
+                                    "(earlier only).")
+    score_before: float | None
+    score_after: float | None
+    score_change: float | None
+    rank_before: int | None
+    rank_after: int | None
+    rank_change: int | None = Field(description="Places moved up (positive) or down.")
+    division_rank_before: int | None
+    division_rank_after: int | None
+    entered_top: bool
+    left_top: bool
+    reasons_changed: bool
+
+
+class ListChangesPublic(Stamped):
+    """What changed from ``against_list_id`` to ``list_id`` (``model_version``, ``as_of``:
+    the later list's)."""
+
+    list_id: int
+    against_list_id: int
+    against_model_version: str
+    against_as_of: dt.date
+    divisions: list[DivisionChangePublic]
+    total: int = Field(description="Licensees matching the filters.")
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="Pass as `offset` for the next page.")
+    items: list[LicenseeChangePublic]

@@ -33,6 +33,8 @@ from data.store.write import upsert_frame
 from serving.app import create_app
 
 AS_OF = "2023-01-01"
+#: The session home's earlier list (list 1), so there is a history and something changed.
+EARLIER_AS_OF = "2022-07-01"
 ROOT = Path(__file__).resolve().parents[2]
 #: The installed console script, as a user runs it.
 DEALER_RISK = Path(sys.executable).with_name("dealer-risk")
@@ -53,6 +55,8 @@ class ServedHome:
 
     home: Path
     tokens: dict[str, str]
+    #: The plan ``dealer-risk plan`` stored from the AS_OF list.
+    plan_id: int = 0
 
     @property
     def settings(self) -> Settings:
@@ -116,7 +120,9 @@ def add_user_at(
 def served_home(
     tmp_path_factory: pytest.TempPathFactory, planted_world: dict[str, pd.DataFrame]
 ) -> ServedHome:
-    """Planted world -> train -> promote -> score -> users, through the CLI, once."""
+    """Planted world -> train -> promote -> score (twice) -> plan -> users, through the CLI,
+    once. The earlier list is scored first, so list 1 is as of EARLIER_AS_OF and the
+    served list 2 as of AS_OF."""
     home = tmp_path_factory.mktemp("served") / "home"
     experiment = home.parent / "fast.toml"
     experiment.write_text('name = "fast"\nseed = 3\nn_folds = 2\n[model]\nnum_boost_round = 40\n')
@@ -130,11 +136,15 @@ def served_home(
             version = invoke("train", "--as-of", AS_OF, "--experiment", str(experiment))
             assert version.strip().splitlines()[-1] == "1"
             invoke("promote", "1")
+            invoke("score", "--as-of", EARLIER_AS_OF, "--out",
+                   str(home.parent / "scores-earlier.csv"))
             invoke("score", "--as-of", AS_OF, "--out", str(home.parent / "scores.csv"))
+            plan_id = int(invoke("plan", "--as-of", AS_OF, "--out",
+                                 str(home.parent / "plan.csv")).strip().splitlines()[-1])
             tokens = {name: add_user(name, *spec) for name, spec in USERS.items()}
         finally:
             get_settings.cache_clear()
-    return ServedHome(home=home, tokens=tokens)
+    return ServedHome(home=home, tokens=tokens, plan_id=plan_id)
 
 
 #: How long a test waits for an app's first state load (it runs in the background).
