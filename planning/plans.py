@@ -31,6 +31,7 @@ from sqlalchemy import (
 )
 
 from data.store.schema import metadata
+from data.store.values import as_date, as_utc
 from planning.design import (
     EXCLUSIONS,
     Design,
@@ -197,27 +198,14 @@ def plan_csv_frame(design: Design, plan_id: int, listing: ListInfo) -> pd.DataFr
     return frame[list(PLAN_CSV_COLUMNS)]
 
 
-def _as_date(value: object) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value))
-
-
 def _info(row: Any) -> PlanInfo:
-    created = row["created_at"]
-    if isinstance(created, str):
-        created = dt.datetime.fromisoformat(created)
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=dt.UTC)
     return PlanInfo(
         plan_id=int(row["plan_id"]), list_id=int(row["list_id"]),
         model_name=str(row["model_name"]), model_version=str(row["model_version"]),
-        as_of=_as_date(row["as_of"]), period_start=_as_date(row["period_start"]),
-        period_end=_as_date(row["period_end"]), seed=int(row["seed"]),
+        as_of=as_date(row["as_of"]), period_start=as_date(row["period_start"]),
+        period_end=as_date(row["period_end"]), seed=int(row["seed"]),
         options=json.loads(row["options"]), summary=json.loads(row["summary"]),
-        created_by=str(row["created_by"]), created_at=created,
+        created_by=str(row["created_by"]), created_at=as_utc(row["created_at"]),
     )
 
 

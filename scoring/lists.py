@@ -52,6 +52,7 @@ from sqlalchemy import (
 )
 
 from data.store.schema import metadata
+from data.store.values import as_date, as_utc
 from scoring.score import PROFILE_COLUMNS, ScoredList
 
 ARTIFACT_MEDIA_TYPE = "application/vnd.apache.parquet"
@@ -115,20 +116,6 @@ class ListInfo:
     has_artifact: bool
 
 
-def _as_date(value: object) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value))
-
-
-def _as_datetime(value: object) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    return dt.datetime.fromisoformat(str(value))
-
-
 def to_parquet(scored: ScoredList, model_name: str) -> bytes:
     """The list as one Parquet file (see the module docstring)."""
     rows = scored.rows
@@ -183,7 +170,7 @@ def from_parquet(content: bytes) -> ScoredList:
            for name in PROFILE_COLUMNS},
     })
     return ScoredList(
-        model_version=str(identity["model_version"]), as_of=_as_date(identity["as_of"]),
+        model_version=str(identity["model_version"]), as_of=as_date(identity["as_of"]),
         catalogue_version=str(identity["catalogue_version"]),
         base_value=float(identity["base_value"]), features=features, rows=rows,
         feature_values=matrix("value"), contributions=matrix("shap"),
@@ -230,8 +217,8 @@ def store_score_list(
 def _info(row: Any) -> ListInfo:
     return ListInfo(
         list_id=int(row["list_id"]), model_name=str(row["model_name"]),
-        model_version=str(row["model_version"]), as_of=_as_date(row["as_of"]),
-        created_at=_as_datetime(row["created_at"]), licensee_count=int(row["licensee_count"]),
+        model_version=str(row["model_version"]), as_of=as_date(row["as_of"]),
+        created_at=as_utc(row["created_at"]), licensee_count=int(row["licensee_count"]),
         catalogue_version=row["catalogue_version"],
         synthetic_licensees=(None if row["synthetic_licensees"] is None
                              else int(row["synthetic_licensees"])),
