@@ -18,6 +18,7 @@ from features.io import load_tables
 from features.pipelines.tables import EventTables
 from models.bundle import ModelBundle
 from models.registry import REGISTERED_MODEL_NAME, LoggedRun, ModelNotFound, load_bundle
+from monitoring.outcomes import stored_selection_probabilities
 from scoring.lists import latest_list, store_score_list
 from scoring.score import ScoredList, rankable_features, score_list, write_score_csv
 from training.experiment import load_experiment
@@ -109,11 +110,16 @@ def train(
     engine = open_store(settings.database_url)
     try:
         tables = load_tables(engine, known_before=day)
+        # Inspections that came from plans made before the date, linked as monitoring
+        # links them: their selection probabilities weigh the run (docs/model.md).
+        selection = stored_selection_probabilities(engine, tables.inspections, day)
     finally:
         engine.dispose()
     typer.echo(f"training experiment {config.name!r} as of {day} ...", err=True)
     try:
-        result = train_model(tables, day, config)
+        # No plan yet and weights off: the run is exactly what it was before plans.
+        given = len(selection) > 0 or config.weights.inverse_probability
+        result = train_model(tables, day, config, selection=selection if given else None)
     except ValueError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=1) from error

@@ -23,13 +23,20 @@ class PlattCalibrator:
     intercept: float
 
     @classmethod
-    def fit(cls, raw_scores: npt.ArrayLike, y_true: npt.ArrayLike) -> PlattCalibrator:
-        """Fit on held-out raw scores and outcomes (barely regularised logistic fit)."""
+    def fit(cls, raw_scores: npt.ArrayLike, y_true: npt.ArrayLike,
+            sample_weight: npt.ArrayLike | None = None) -> PlattCalibrator:
+        """Fit on held-out raw scores and outcomes (barely regularised logistic fit).
+
+        ``sample_weight`` (optional) weighs each outcome, e.g. by inverse selection
+        probability; without it every outcome counts once.
+        """
         raw = np.asarray(raw_scores, dtype=float).reshape(-1, 1)
         labels = np.asarray(y_true).astype(int)
         if labels.min() == labels.max():
             raise ValueError("calibration needs both serious and non-serious outcomes")
-        model = LogisticRegression(C=1e6, max_iter=1000).fit(raw, labels)
+        model = LogisticRegression(C=1e6, max_iter=1000).fit(
+            raw, labels, sample_weight=None if sample_weight is None
+            else np.asarray(sample_weight, dtype=float))
         slope = float(model.coef_[0, 0])
         # A negative slope would reverse the ranking: the held-out data are too few or
         # the model is worse than useless; refuse rather than silently flip the list.

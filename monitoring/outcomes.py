@@ -11,12 +11,14 @@ plus grace) is still open on the monitoring date, and **not inspected** once it 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Engine
 
 from data.contract import SERIOUS_OUTCOMES
-from planning.plans import PlanInfo
+from planning.plans import PlanInfo, read_plan_rows, stored_plans
 
 #: Days after a period's last day in which an inspection still counts for the plan: an
 #: inspection opened late in the period closes weeks or months later (a serious one
@@ -74,3 +76,50 @@ def link_outcomes(
     waiting = NOT_INSPECTED if window_closed(plan, as_of) else PENDING
     linked["status"] = np.where(linked["inspected"], INSPECTED, waiting)
     return linked
+
+
+def selection_probabilities(
+    plans: Sequence[tuple[PlanInfo, pd.DataFrame]], inspections: pd.DataFrame,
+    as_of: dt.date,
+) -> pd.DataFrame:
+    """Each inspection known before ``as_of`` that came from a plan made before it, with the
+    probability that the plans selected its licensee.
+
+    ``plans`` pairs each plan with its stored rows; an inspection comes from a plan when
+    :func:`link_outcomes` links it (the same rule as monitoring). Plans made on or after
+    ``as_of`` are ignored, so nothing known later changes the result. An inspection linked
+    to more than one plan (overlapping windows) gets the probability of being selected by
+    at least one, ``1 - prod(1 - p)``, as the plans draw independently. Returns columns
+    ``inspection_id``, ``selection_probability`` and ``plans`` (how many linked it), sorted
+    by id.
+    """
+    parts = []
+    for plan, rows in plans:
+        if plan.as_of >= as_of or rows.empty:
+            continue
+        linked = link_outcomes(plan, rows, inspections, as_of)
+        parts.append(linked.loc[linked["inspected"], ["inspection_id", "selection_probability"]])
+    if not parts:
+        return pd.DataFrame({"inspection_id": pd.Series(dtype=object),
+                             "selection_probability": pd.Series(dtype=float),
+                             "plans": pd.Series(dtype="int64")})
+    joined = pd.concat(parts, ignore_index=True)
+    joined["missed"] = 1.0 - joined["selection_probability"].astype(float)
+    grouped = joined.groupby("inspection_id", sort=True).agg(
+        first=("selection_probability", "first"), missed=("missed", "prod"),
+        plans=("missed", "size"))
+    # One plan: its own probability exactly (1 - (1 - p) is not p in floating point).
+    probability = np.where(grouped["plans"] == 1, grouped["first"].astype(float),
+                           1.0 - grouped["missed"].to_numpy())
+    return pd.DataFrame({"inspection_id": grouped.index.to_numpy(dtype=object),
+                         "selection_probability": probability,
+                         "plans": grouped["plans"].to_numpy(dtype="int64")})
+
+
+def stored_selection_probabilities(
+    engine: Engine, inspections: pd.DataFrame, as_of: dt.date,
+) -> pd.DataFrame:
+    """:func:`selection_probabilities` over every plan in the store made before ``as_of``."""
+    plans = [plan for plan in stored_plans(engine, limit=100_000) if plan.as_of < as_of]
+    return selection_probabilities(
+        [(plan, read_plan_rows(engine, plan.plan_id)) for plan in plans], inspections, as_of)

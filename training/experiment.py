@@ -35,6 +35,23 @@ class ModelConfig(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class WeightsConfig(BaseModel):
+    """Inverse-probability weights for inspections that came from a stored plan.
+
+    With ``inverse_probability``, an inspection linked to a plan (monitoring's rule) weighs
+    ``1 / selection_probability`` in LightGBM's fit, in the Platt calibration and in the
+    weighted validation metrics; an inspection from no plan weighs ``unplanned_weight``.
+    Off by default: see docs/model.md ("Learning from the loop") for what it measured.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    inverse_probability: bool = False
+    unplanned_weight: float = Field(1.0, gt=0)
+    #: Weights above this are cut to it: one exploration pick must not outweigh a division.
+    max_weight: float = Field(1000.0, ge=1)
+
+
 class ExperimentConfig(BaseModel):
     """Everything that decides a training run besides the data and the as-of date."""
 
@@ -55,6 +72,7 @@ class ExperimentConfig(BaseModel):
     fairness_top_share: float = Field(0.05, gt=0, le=1)
     exclude_features: list[str] = Field(default_factory=list)
     model: ModelConfig = Field(default_factory=ModelConfig)
+    weights: WeightsConfig = Field(default_factory=WeightsConfig)
 
     def model_post_init(self, _context: Any) -> None:
         if self.label not in LABELS:
@@ -68,7 +86,9 @@ class ExperimentConfig(BaseModel):
         """The config as flat key/value pairs for MLflow's params."""
         flat: dict[str, Any] = {}
         for key, value in self.model_dump().items():
-            if key == "model":
+            if key == "weights":
+                flat.update({f"weights_{k}": v for k, v in value.items()})
+            elif key == "model":
                 flat["num_boost_round"] = value["num_boost_round"]
                 flat["balance_classes"] = value["balance_classes"]
                 flat.update({f"lgb_{k}": v for k, v in value["params"].items()})

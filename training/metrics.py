@@ -65,6 +65,45 @@ def recall_at_k(y_true: npt.ArrayLike, scores: npt.ArrayLike, k: int) -> float:
     return float(y[top_k_mask(s, k)].sum() / positives)
 
 
+def weighted_precision_at_fraction(
+    y_true: npt.ArrayLike, scores: npt.ArrayLike, weights: npt.ArrayLike, fraction: float
+) -> float:
+    """IPW precision of the top ``fraction`` of the weighted population.
+
+    Rows are taken in score order until their weights reach ``fraction`` of the total
+    weight; the estimate is the weighted share of positives among them. With every weight
+    1 it is precision@k at ``k = ceil(fraction * n)``.
+    """
+    y = np.asarray(y_true, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    if y.size == 0:
+        return float("nan")
+    order = np.argsort(-np.asarray(scores, dtype=float), kind="stable")
+    cumulative = np.cumsum(w[order])
+    take = order[: int(np.searchsorted(cumulative, fraction * cumulative[-1])) + 1]
+    return float((w[take] * y[take]).sum() / w[take].sum())
+
+
+def weighted_calibration(
+    y_true: npt.ArrayLike, probabilities: npt.ArrayLike, weights: npt.ArrayLike
+) -> dict[str, float]:
+    """Weighted Brier score and calibration in the large of calibrated probabilities.
+
+    ``brier`` is the weighted mean squared error; ``mean_predicted`` and ``observed_rate``
+    the weighted means of the probabilities and the outcomes (with inverse-probability
+    weights, estimates over the population the inspections were drawn from).
+    """
+    y = np.asarray(y_true, dtype=float)
+    p = np.asarray(probabilities, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    if y.size == 0:
+        return {"brier": float("nan"), "mean_predicted": float("nan"),
+                "observed_rate": float("nan")}
+    return {"brier": float(np.average((p - y) ** 2, weights=w)),
+            "mean_predicted": float(np.average(p, weights=w)),
+            "observed_rate": float(np.average(y, weights=w))}
+
+
 @dataclass(frozen=True)
 class ReliabilityCurve:
     """Mean predicted probability against observed frequency, per probability bin."""

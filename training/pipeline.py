@@ -26,7 +26,13 @@ from training.experiment import ExperimentConfig
 from training.fairness import fairness_audit
 from training.folds import Fold, rolling_origin_folds
 from training.labels import training_examples
-from training.metrics import ReliabilityCurve, ranking_report, reliability_curve
+from training.metrics import (
+    ReliabilityCurve,
+    ranking_report,
+    reliability_curve,
+    weighted_calibration,
+    weighted_precision_at_fraction,
+)
 
 MODEL_NAME = "model"
 
@@ -39,6 +45,15 @@ class TrainingData:
     features: pd.DataFrame  # aligned with examples, every catalogue column
     groups: pd.DataFrame  # fairness groupings, aligned with examples
     model_columns: list[str]  # the features the model uses (the config may exclude some)
+    # Inverse-probability weights aligned with examples (1/p for inspections from a plan),
+    # or None when no plan selections were given: then nothing weighted is computed.
+    ipw: np.ndarray | None = None
+    weights_on: bool = False  # the experiment's [weights] inverse_probability
+
+    @property
+    def fit_weights(self) -> np.ndarray | None:
+        """The weights the model and calibration use: the IPW weights only when switched on."""
+        return self.ipw if self.weights_on else None
 
     @property
     def labels(self) -> np.ndarray:
@@ -93,10 +108,35 @@ def _groups(dealers: pd.DataFrame, license_numbers: pd.Series) -> pd.DataFrame:
     })
 
 
+def inverse_probability_weights(
+    inspection_ids: pd.Series, selection: pd.DataFrame, config: ExperimentConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each inspection's weight and selection probability (NaN when from no plan).
+
+    ``selection`` has ``inspection_id`` and ``selection_probability`` (the probability the
+    plans selected the licensee, ``monitoring.outcomes.selection_probabilities``). A plan's
+    inspection weighs ``1 / p``, capped at ``config.weights.max_weight``; any other
+    inspection ``config.weights.unplanned_weight``.
+    """
+    probability = (selection.drop_duplicates("inspection_id")
+                   .set_index("inspection_id")["selection_probability"]
+                   .reindex(inspection_ids.to_numpy()).to_numpy(dtype=float))
+    if (probability <= 0).any() or (probability > 1).any():
+        raise ValueError("selection probabilities must be in (0, 1]")
+    weights = np.where(np.isnan(probability), config.weights.unplanned_weight,
+                       1.0 / np.where(np.isnan(probability), 1.0, probability))
+    return np.minimum(weights, config.weights.max_weight), probability
+
+
 def build_training_data(
-    tables: EventTables, as_of: dt.date, config: ExperimentConfig
+    tables: EventTables, as_of: dt.date, config: ExperimentConfig,
+    selection: pd.DataFrame | None = None,
 ) -> TrainingData:
-    """One row per inspection closed before ``as_of``, featurised as of its opening."""
+    """One row per inspection closed before ``as_of``, featurised as of its opening.
+
+    ``selection`` (optional): the inspections that came from stored plans with their
+    selection probability; it gives every example its inverse-probability weight.
+    """
     examples = training_examples(
         tables.inspections, as_of,
         duration_days=config.inspection_duration_days,
@@ -115,7 +155,16 @@ def build_training_data(
     # Baselines read their rule's column even when the model leaves it out.
     model_columns = [c for c in features.columns if c not in config.exclude_features]
     groups = _groups(tables.dealers, examples["license_number"])
-    return TrainingData(examples, features, groups, model_columns)
+    if config.weights.inverse_probability and selection is None:
+        raise ValueError("inverse-probability weights need the plans' selection "
+                         "probabilities (selection=...)")
+    ipw = None
+    if selection is not None:
+        ipw, probability = inverse_probability_weights(examples["inspection_id"], selection,
+                                                       config)
+        examples["selection_probability"] = probability
+    return TrainingData(examples, features, groups, model_columns, ipw=ipw,
+                        weights_on=config.weights.inverse_probability)
 
 
 def _risk_model(config: ExperimentConfig, features: list[str]) -> RiskModel:
@@ -139,7 +188,10 @@ def _evaluate_fold(
         return None
     X_train, X_valid = data.features[train], data.features[valid]
     columns = data.model_columns
-    model = _risk_model(config, columns).fit(X_train[columns], y[train])
+    fit_weights = data.fit_weights
+    model = _risk_model(config, columns).fit(
+        X_train[columns], y[train],
+        sample_weight=None if fit_weights is None else fit_weights[train])
     scores: dict[str, np.ndarray] = {MODEL_NAME: model.predict_raw(X_valid[columns])}
     rankers: list[Ranker] = default_baselines(config.seed)
     for ranker in rankers:
@@ -150,18 +202,42 @@ def _evaluate_fold(
     rows = []
     for name, score in scores.items():
         report = ranking_report(y[valid], score, capacity_fraction=config.capacity_share)
+        if data.ipw is not None:
+            report.update(_weighted_ranking(y[valid], score, data.ipw[valid], config))
         rows.append({"ranker": name, "fold": fold.number, "origin": fold.origin, **report})
     held_out = data.examples.loc[valid, ["inspection_id", "license_number", "opened",
                                          "closed", "label"]].copy()
     held_out["fold"] = fold.number
+    if data.ipw is not None:
+        held_out["weight"] = data.ipw[valid]
     for name, score in scores.items():
         held_out[f"score_{name}"] = score
     return rows, held_out
 
 
-def train(tables: EventTables, as_of: dt.date, config: ExperimentConfig) -> TrainingResult:
-    """Validate on rolling origins, calibrate on held-out time, refit on all before as_of."""
-    data = build_training_data(tables, as_of, config)
+def _weighted_ranking(y: np.ndarray, score: np.ndarray, weights: np.ndarray,
+                      config: ExperimentConfig) -> dict[str, float]:
+    """Inverse-probability-weighted precision at 2% and at capacity of one ranking."""
+    return {
+        "ipw_precision_at_2pct": weighted_precision_at_fraction(y, score, weights, 0.02),
+        "ipw_precision_at_capacity": weighted_precision_at_fraction(
+            y, score, weights, config.capacity_share),
+    }
+
+
+def train(
+    tables: EventTables, as_of: dt.date, config: ExperimentConfig,
+    selection: pd.DataFrame | None = None,
+) -> TrainingResult:
+    """Validate on rolling origins, calibrate on held-out time, refit on all before as_of.
+
+    ``selection`` (optional, ``monitoring.outcomes.selection_probabilities`` as of
+    ``as_of``): the inspections that came from plans, with their selection probability.
+    With it, the validation metrics gain inverse-probability-weighted figures (``ipw_*``);
+    with ``[weights] inverse_probability`` the model and its calibration are fitted with
+    those weights too. Without it the run is exactly what it was before weights existed.
+    """
+    data = build_training_data(tables, as_of, config, selection)
     y = data.labels
     if y.sum() < 10:
         raise ValueError(
@@ -184,9 +260,12 @@ def train(tables: EventTables, as_of: dt.date, config: ExperimentConfig) -> Trai
     fold_metrics = pd.DataFrame(fold_rows)
     out_of_fold = pd.concat(held_out_parts, ignore_index=True)
 
-    calibrator = PlattCalibrator.fit(out_of_fold[f"score_{MODEL_NAME}"], out_of_fold["label"])
+    calibrator = PlattCalibrator.fit(
+        out_of_fold[f"score_{MODEL_NAME}"], out_of_fold["label"],
+        sample_weight=out_of_fold["weight"].to_numpy() if data.weights_on else None)
     model_features = data.features[data.model_columns]
-    model = _risk_model(config, data.model_columns).fit(model_features, y)
+    model = _risk_model(config, data.model_columns).fit(model_features, y,
+                                                        sample_weight=data.fit_weights)
 
     # Raw log-odds have no Brier score; the model's is that of its calibrated probabilities.
     calibrated = calibrator.transform(out_of_fold[f"score_{MODEL_NAME}"])
@@ -194,6 +273,13 @@ def train(tables: EventTables, as_of: dt.date, config: ExperimentConfig) -> Trai
     for fold_number, error in pd.Series(squared_error).groupby(out_of_fold["fold"]):
         is_row = (fold_metrics["ranker"] == MODEL_NAME) & (fold_metrics["fold"] == fold_number)
         fold_metrics.loc[is_row, "brier"] = float(error.mean())
+        if data.ipw is not None:
+            in_fold = (out_of_fold["fold"] == fold_number).to_numpy()
+            weighted = weighted_calibration(out_of_fold["label"].to_numpy()[in_fold],
+                                            calibrated[in_fold],
+                                            out_of_fold["weight"].to_numpy()[in_fold])
+            for key, value in weighted.items():
+                fold_metrics.loc[is_row, f"ipw_{key}"] = value
 
     metric_columns = [c for c in fold_metrics.columns if c not in ("ranker", "fold", "origin")]
     means = fold_metrics.groupby("ranker", sort=False)[metric_columns].mean()
@@ -207,6 +293,11 @@ def train(tables: EventTables, as_of: dt.date, config: ExperimentConfig) -> Trai
     summary["calibrated_brier"] = float(squared_error.mean())
     summary["training_inspections"] = float(y.size)
     summary["training_serious"] = float(y.sum())
+    if data.ipw is not None:
+        summary["plan_linked_inspections"] = float(
+            data.examples["selection_probability"].notna().sum())
+        summary["ipw_weight_sum"] = float(data.ipw.sum())
+        summary["weights_inverse_probability"] = float(data.weights_on)
 
     groups = _groups(tables.dealers, out_of_fold["license_number"])
     fairness = fairness_audit(groups, out_of_fold["label"], out_of_fold[f"score_{MODEL_NAME}"],

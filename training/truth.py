@@ -14,29 +14,14 @@ That gives two things real data cannot:
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
-from training.metrics import k_for_fraction, precision_at_k
+from training.metrics import k_for_fraction, precision_at_k, weighted_precision_at_fraction
 from training.pipeline import TrainingResult
 
 TRUTH_RANKER = "truth_ceiling"
 
-
-def weighted_precision_at_fraction(
-    y_true: npt.ArrayLike, scores: npt.ArrayLike, weights: npt.ArrayLike, fraction: float
-) -> float:
-    """IPW precision of the top ``fraction`` of the weighted population.
-
-    Rows are taken in score order until their weights reach ``fraction`` of the total
-    weight; the estimate is the weighted share of positives among them.
-    """
-    y = np.asarray(y_true, dtype=float)
-    w = np.asarray(weights, dtype=float)
-    order = np.argsort(-np.asarray(scores, dtype=float), kind="stable")
-    cumulative = np.cumsum(w[order])
-    take = order[: int(np.searchsorted(cumulative, fraction * cumulative[-1])) + 1]
-    return float((w[take] * y[take]).sum() / w[take].sum())
+__all__ = ["TRUTH_RANKER", "truth_evaluation", "weighted_precision_at_fraction"]
 
 
 def truth_evaluation(
