@@ -233,35 +233,108 @@ def waterfall_svg(explanation: ExplanationBase, *, license_type: str | None,
     )
 
 
-def history_svg(points: Sequence[tuple[str, float]]) -> Markup | None:
-    """A small line of the score over stored lists (oldest first); None below two points."""
+def history_svg(points: Sequence[tuple[str, str, float]]) -> Markup | None:
+    """A small line of the score over stored lists (oldest first); None below two points.
+
+    ``points`` are (as-of date, model version, score). Each point is labelled with its
+    model version and as-of date, so every number on the chart is traceable; with many
+    lists only some points carry a label (each dot's title has it all the same).
+    """
     if len(points) < 2:
         return None
-    width, height, pad = 420, 90, 24
-    scores = [score for _, score in points]
-    top = max(max(scores) * 1.1, 0.05)
+    width, height, pad, label_space = 460, 128, 34, 34
+    scores = [score for _, _, score in points]
+    top = max(max(scores) * 1.15, 0.05)
+    plot_bottom = height - label_space
 
     def at(index: int, score: float) -> tuple[float, float]:
         x = pad + index * (width - 2 * pad) / (len(points) - 1)
-        return x, height - pad - score / top * (height - 2 * pad)
+        return x, plot_bottom - score / top * (plot_bottom - 14)
 
-    coordinates = [at(i, score) for i, (_, score) in enumerate(points)]
+    coordinates = [at(i, score) for i, (_, _, score) in enumerate(points)]
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coordinates)
-    dots = "".join(
-        f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{INK}"><title>{escape(label)}: '
-        f"{score:.3f}</title></circle>"
-        for (x, y), (label, score) in zip(coordinates, points, strict=True))
-    description = "; ".join(f"{label}: {score:.3f}" for label, score in points)
+    every = max(1, math.ceil(len(points) / 5))
+    labelled = set(range(0, len(points), every)) | {len(points) - 1}
+    parts = []
+    for i, ((x, y), (as_of, version, score)) in enumerate(zip(coordinates, points,
+                                                                strict=True)):
+        parts.append(
+            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{INK}"><title>'
+            f'{escape(as_of)}, model version {escape(version)}: {score:.3f}</title></circle>')
+        if i in labelled:
+            anchor = "start" if i == 0 else "end" if i == len(points) - 1 else "middle"
+            parts.append(
+                f'<text x="{x:.1f}" y="{y - 7:.1f}" font-size="11" text-anchor="{anchor}" '
+                f'fill="{INK}">{score:.3f}</text>'
+                f'<text x="{x:.1f}" y="{plot_bottom + 15}" font-size="11" '
+                f'text-anchor="{anchor}" fill="{MUTED}">{escape(as_of)}</text>'
+                f'<text x="{x:.1f}" y="{plot_bottom + 29}" font-size="11" '
+                f'text-anchor="{anchor}" fill="{MUTED}">model v{escape(version)}</text>')
+    description = "; ".join(f"as of {as_of}, model version {version}: {score:.3f}"
+                            for as_of, version, score in points)
     return Markup(
         f'<svg class="history" role="img" aria-label="Score over the stored lists: '
         f'{escape(description)}" viewBox="0 0 {width} {height}" width="{width}" '
         f'height="{height}" xmlns="http://www.w3.org/2000/svg">'
-        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" '
+        f'<line x1="{pad}" y1="{plot_bottom}" x2="{width - pad}" y2="{plot_bottom}" '
         f'stroke="{GRID}"/>'
         f'<polyline points="{path}" fill="none" stroke="{LOWERS_COLOUR}" stroke-width="2"/>'
-        f'{dots}'
-        f'<text x="{pad}" y="{height - 6}" font-size="11" fill="{MUTED}">'
-        f'{escape(points[0][0])}</text>'
-        f'<text x="{width - pad}" y="{height - 6}" font-size="11" text-anchor="end" '
-        f'fill="{MUTED}">{escape(points[-1][0])}</text></svg>'
+        + "".join(parts) + "</svg>"
+    )
+
+
+#: The bars of the plan overview's chart: what each plan of the same capacity expects.
+FINDINGS_SERIES = (
+    ("this plan", "#0a58ca"),
+    ("Demand Letter 2 rule", "#8a4b00"),  # 6.0:1 on white
+    ("random plan", MUTED),
+)
+
+
+def findings_svg(divisions: Sequence[tuple[str, float, float | None, float]]) -> Markup | None:
+    """Expected serious findings per division: the plan beside the DL2 rule's and random's.
+
+    ``divisions`` are (name, plan, Demand Letter 2 rule or None, random). Horizontal bars,
+    three per division, each with its value as text (colour is never the only cue).
+    """
+    if not divisions:
+        return None
+    width, label_width, value_width, bar, gap, top = 900, 170, 70, 14, 3, 34
+    group = 3 * (bar + gap) + 14
+    height = top + group * len(divisions) + 8
+    largest = max([max(plan, rule or 0.0, random) for _, plan, rule, random in divisions]
+                  + [1e-9])
+    span = width - label_width - value_width - 10
+    parts = []
+    for i, (name, _) in enumerate(FINDINGS_SERIES):
+        colour = FINDINGS_SERIES[i][1]
+        x = label_width + i * 200
+        parts.append(f'<rect x="{x}" y="8" width="12" height="12" fill="{colour}"/>'
+                     f'<text x="{x + 18}" y="19" font-size="13" fill="{INK}">'
+                     f'{escape(name)}</text>')
+    sentences = []
+    for d, (name, plan, rule, random) in enumerate(divisions):
+        y0 = top + d * group
+        parts.append(f'<text x="{label_width - 10}" y="{y0 + 1.5 * (bar + gap) + 5:.1f}" '
+                     f'font-size="13" text-anchor="end" fill="{INK}">{escape(name)}</text>')
+        for i, value in enumerate((plan, rule, random)):
+            label, colour = FINDINGS_SERIES[i]
+            y = y0 + i * (bar + gap)
+            shown = "n/a" if value is None else f"{value:.1f}"
+            length = 0.0 if value is None else max(value / largest * span, 1.0)
+            parts.append(
+                f'<rect x="{label_width}" y="{y}" width="{length:.1f}" height="{bar}" '
+                f'fill="{colour}"><title>{escape(name)}, {escape(label)}: {shown} expected '
+                f'serious findings</title></rect>'
+                f'<text x="{label_width + length + 6:.1f}" y="{y + bar - 3}" font-size="12" '
+                f'fill="{INK}">{shown}</text>')
+        sentences.append(f"{name}: this plan {plan:.1f}, Demand Letter 2 rule "
+                         f"{'n/a' if rule is None else f'{rule:.1f}'}, random {random:.1f}")
+    summary = "Expected serious findings per field division. " + "; ".join(sentences) + "."
+    return Markup(
+        f'<svg class="findings-chart" role="img" aria-labelledby="findings-title '
+        f'findings-desc" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'xmlns="http://www.w3.org/2000/svg">'
+        f'<title id="findings-title">Expected serious findings per field division</title>'
+        f'<desc id="findings-desc">{escape(summary)}</desc>' + "".join(parts) + "</svg>"
     )

@@ -24,11 +24,13 @@ from fastapi.responses import RedirectResponse
 
 from features.catalogue import format_value, get_feature
 from models.registry import download_run_artifact
+from planning.plans import PlanInfo, plan_info, stored_plans
+from serving.changes import movements, previous_ranks
 from serving.dealers import read_dealer, read_profile
 from serving.deps import Caller, ServingStateDep, TokenCache, check_division
 from serving.explain import calibration, explain_licensee, what_if
 from serving.models_info import metric_comparisons, model_versions, run_details
-from serving.pages.charts import history_svg, probability, waterfall_svg
+from serving.pages.charts import findings_svg, history_svg, probability, waterfall_svg
 from serving.pages.listing import DEFAULT_PAGE_SIZE, PAGE_SIZES, SORT_KEYS, list_page
 from serving.pages.render import (
     ROLE_NAMES,
@@ -49,6 +51,7 @@ from serving.pages.sessions import (
     load_secret,
     read_session,
 )
+from serving.plans import plan_csv, plan_csv_filename, read_plan
 from serving.ranked import Page, RankedFilters, page_csv
 from serving.schemas import (
     LICENSE_NUMBER_MAX_LENGTH,
@@ -273,6 +276,13 @@ async def dealers_page(request: Request, user: PageUserDep,
               "limit": page_size, "cursor": None, "returned": int(page.positions.size),
               "list_id": serving.list_id, "page": page.page, "sort": sort}
     await _auditor(request, user).record("ranked.read", request.url.path, serving, detail)
+    items = [serving.ranked.items[p] for p in page.positions]
+    # Movement markers: each shown licensee's rank on the list before the served one.
+    previous, ranks_before = await run_in_threadpool(
+        previous_ranks, request.app.state.engine, serving.list_id, serving.as_of,
+        [item.license_number for item in items])
+    moved = movements({item.license_number: item.rank for item in items}, ranks_before) \
+        if previous is not None else {}
     kept = {k: v for k, v in echo.items() if v and not (k == "division" and user.division)}
 
     def link(**changes: Any) -> str:
@@ -285,7 +295,7 @@ async def dealers_page(request: Request, user: PageUserDep,
         "title": "Ranked list",
         "facts": list_facts(serving),
         "filters": echo, "errors": errors, "page": page,
-        "items": [serving.ranked.items[p] for p in page.positions],
+        "items": items, "previous": previous, "moved": moved,
         "page_sizes": PAGE_SIZES, "sort_keys": SORT_KEYS, "link": link,
         "export_url": "/dealers.csv?" + urlencode(kept),
     }, status_code=422 if errors else 200)
@@ -392,7 +402,8 @@ async def dealer_page(request: Request, license_number: LicenseNumber, user: Pag
         "explanation": explanation,
         "chart": waterfall_svg(explanation, license_type=profile.license_type)
         if explanation else None,
-        "history_chart": history_svg([(h.as_of.isoformat(), h.score) for h in history]),
+        "history_chart": history_svg([(h.as_of.isoformat(), h.model_version, h.score)
+                                      for h in history]),
         "average_score": probability(explanation.base_value, explanation.calibration)
         if explanation else None,
         "full": full,
@@ -486,6 +497,108 @@ async def _what_if_page(request: Request, license_number: str, user: User,
                                caption="Why the changed licensee would score as it does")
         if result else None,
     }, status_code=422 if errors else 200)
+
+
+# --- plans -------------------------------------------------------------------------------
+
+
+def _chosen_plan(engine: Any, request: Request) -> PlanInfo | None:
+    """The plan a page shows: ``?plan=ID`` (404 when unknown), else the newest, else None."""
+    asked = request.query_params.get("plan")
+    if asked:
+        if not asked.isdigit() or len(asked) > 9:
+            raise HTTPException(422, "plan: use the number of a stored plan.")
+        info = plan_info(engine, int(asked))
+        if info is None:
+            raise HTTPException(404, f"No plan has the id {asked}.")
+        return info
+    newest = stored_plans(engine, limit=1)
+    return newest[0] if newest else None
+
+
+def _plan_division(user: User, info: PlanInfo, request: Request) -> str | None:
+    """The division My plan shows: the account's own, else the one asked for or the first."""
+    asked = request.query_params.get("division") or None
+    if user.division is not None:
+        if asked is not None:
+            check_division(user, asked)  # 403 for another division, as the API answers
+        return user.division
+    divisions = [str(d["field_division"]) for d in info.divisions]
+    if asked is not None and asked not in divisions:
+        raise HTTPException(404, f"Plan {info.plan_id} has no field division {asked!r}.")
+    return asked or (divisions[0] if divisions else None)
+
+
+@router.get("/plan")
+async def my_plan_page(request: Request, user: PageUserDep) -> Response:
+    """A division's plan in priority order: reasons, selection path, CSV, printable."""
+    engine = request.app.state.engine
+    info = await run_in_threadpool(_chosen_plan, engine, request)
+    if info is None:
+        return render(request, "plan.html", {"title": "My plan", "plan": None})
+    division = _plan_division(user, info, request)
+    plan = await run_in_threadpool(lambda: read_plan(engine, info.plan_id, division,
+                                                     plan_wide=False))
+    assert plan is not None  # the plan exists
+    await _auditor(request, user).record(
+        "plan.read", f"/api/v1/plans/{info.plan_id}", request.app.state.holder.current,
+        {"plan_id": info.plan_id, "field_division": division, "returned": plan.total,
+         "plan_model_version": plan.model_version, "list_id": info.list_id,
+         "page": request.url.path})
+    query = {"plan": info.plan_id} | ({} if user.division else {"division": division or ""})
+    return render(request, "plan.html", {
+        "title": f"My plan: {division}" if division else "My plan", "plan": plan,
+        "division": division, "divisions": [str(d["field_division"]) for d in info.divisions],
+        "figures": plan.divisions[0] if plan.divisions else None,
+        "export_url": "/plan.csv?" + urlencode(query),
+    })
+
+
+@router.get("/plan.csv")
+async def my_plan_csv(request: Request, user: PageUserDep) -> Response:
+    """My plan as the API's CSV (the ``plan`` command's columns), audited as an export."""
+    engine = request.app.state.engine
+    info = await run_in_threadpool(_chosen_plan, engine, request)
+    if info is None:
+        raise HTTPException(404, "No plan has been stored yet.")
+    division = _plan_division(user, info, request)
+    plan = await run_in_threadpool(lambda: read_plan(engine, info.plan_id, division,
+                                                     plan_wide=False))
+    assert plan is not None
+    await _auditor(request, user).record(
+        "plan.export", f"/api/v1/plans/{info.plan_id}", request.app.state.holder.current,
+        {"plan_id": info.plan_id, "field_division": division, "returned": plan.total,
+         "plan_model_version": plan.model_version, "list_id": info.list_id,
+         "page": request.url.path})
+    return Response(plan_csv(plan), media_type="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{plan_csv_filename(plan)}"',
+        "X-Model-Version": plan.plan.model_version, "X-As-Of": plan.plan.as_of.isoformat(),
+        "Cache-Control": "no-store"})
+
+
+@router.get("/plans")
+async def plans_page(request: Request, user: PageSupervisorDep) -> Response:
+    """Every division's capacity, coverage and expected findings against DL2 and random."""
+    engine = request.app.state.engine
+    info = await run_in_threadpool(_chosen_plan, engine, request)
+    plans = await run_in_threadpool(stored_plans, engine, 20)
+    if info is None:
+        return render(request, "plans.html", {"title": "Plan overview", "plan": None,
+                                              "plans": plans})
+    plan = await run_in_threadpool(lambda: read_plan(engine, info.plan_id, None,
+                                                     plan_wide=True))
+    assert plan is not None
+    await _auditor(request, user).record(
+        "plan.read", f"/api/v1/plans/{info.plan_id}", request.app.state.holder.current,
+        {"plan_id": info.plan_id, "field_division": None, "returned": 0, "view": "overview",
+         "plan_model_version": plan.model_version, "list_id": info.list_id,
+         "page": request.url.path})
+    return render(request, "plans.html", {
+        "title": "Plan overview", "plan": plan, "plans": plans,
+        "chart": findings_svg([(d.field_division, d.expected_serious,
+                                d.expected_serious_demand_letter_2, d.expected_serious_random)
+                               for d in plan.divisions]),
+    })
 
 
 # --- models ------------------------------------------------------------------------------
