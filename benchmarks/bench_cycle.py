@@ -289,7 +289,9 @@ def _loop(dealers: int, seed: int, exploration_share: float) -> list[dict[str, A
         rows.append({"model": label, **_truth_figures(bundle, now_features, true_p, capacity),
                      "validation precision at capacity": summary["precision_at_capacity"],
                      "validation IPW precision at capacity": float("nan"),
-                     "validation IPW Brier": float("nan")})
+                     "validation IPW Brier": float("nan"),
+                     "validation IPW mean predicted": float("nan"),
+                     "validation IPW observed": float("nan")})
     for label, on in (("retrained, unweighted", False), ("retrained, IPW weights", True)):
         print(f"   {label}", flush=True)
         experiment = ExperimentConfig(weights=WeightsConfig(inverse_probability=on))
@@ -299,10 +301,18 @@ def _loop(dealers: int, seed: int, exploration_share: float) -> list[dict[str, A
                      "validation precision at capacity": result.summary["precision_at_capacity"],
                      "validation IPW precision at capacity":
                          result.summary["ipw_precision_at_capacity"],
-                     "validation IPW Brier": result.summary["ipw_brier"]})
+                     "validation IPW Brier": result.summary["ipw_brier"],
+                     "validation IPW mean predicted": result.summary["ipw_mean_predicted"],
+                     "validation IPW observed": result.summary["ipw_observed_rate"]})
     linked = int(result.summary["plan_linked_inspections"])
     propensity = world.inspection_truth["propensity"]
-    rows.append({"model": "_facts", "linked": linked, "plan rows": len(design.rows),
+    explored = outcomes.rows[(outcomes.rows["selected_by"] == "exploration")
+                             & outcomes.rows["inspected"]]
+    rows.append({"model": "_facts", "linked": linked,
+                 "exploration inspected": len(explored),
+                 "exploration serious share": float(explored["serious"].mean()),
+                 "exploration true p": float(explored["true_probability"].mean()),
+                 "plan rows": len(design.rows),
                  "inspected": int(outcomes.rows["inspected"].sum()),
                  "median propensity": float(propensity.median()),
                  "p10 propensity": float(propensity.quantile(0.1)),
@@ -313,17 +323,25 @@ def _loop(dealers: int, seed: int, exploration_share: float) -> list[dict[str, A
 @benchmark("loop")
 def run_loop(options: list[str]) -> None:
     dealers = int(option(options, "dealers", "20000"))
-    seed = int(option(options, "seed", "5150"))
+    seeds = [int(s) for s in option(options, "seeds", "5150,5151").split(",")]
     share = float(option(options, "exploration-share", "0.2"))
-    rows = _loop(dealers, seed, share)
-    facts = rows.pop()
-    table = markdown_table([{key: (f"{value:.4f}" if isinstance(value, float) else value)
-                             for key, value in row.items()} for row in rows])
+    tables, all_facts = [], []
+    for seed in seeds:
+        rows = _loop(dealers, seed, share)
+        facts = rows.pop()
+        all_facts.append(f"seed {seed}: {facts['exploration inspected']:,} exploration picks "
+                         f"inspected, {facts['exploration serious share']:.3f} serious "
+                         f"against a mean true probability of {facts['exploration true p']:.3f}")
+        tables.append(f"Seed {seed}:\n\n" + markdown_table(
+            [{key: (f"{value:.4f}" if isinstance(value, float) else value)
+              for key, value in row.items()} for row in rows]))
+    seed = seeds[0]
     body = "\n".join([
-        f"Generated world: {dealers:,} licensees, seed {seed}, to 2025-12-31, with the "
+        f"Generated worlds: {dealers:,} licensees, seeds {', '.join(map(str, seeds))}, to "
+        "2025-12-31, with the "
         f"regulator's own selection strongly biased towards what it sees "
         f"(`[inspections]` {', '.join(f'{k} = {v}' for k, v in BIASED_INSPECTIONS.items())}; "
-        f"the propensity of its inspections: median {facts['median propensity']:.3f}, "
+        f"seed {seed}'s propensity of its inspections: median {facts['median propensity']:.3f}, "
         f"10th percentile {facts['p10 propensity']:.4f}, 90th {facts['p90 propensity']:.3f}). "
         f"Loop: train as of {LOOP_PLAN_AS_OF} (default experiment), score, plan the year "
         f"with exploration share {share} ({facts['plan rows']:,} planned), simulate the plan's "
@@ -334,9 +352,12 @@ def run_loop(options: list[str]) -> None:
         f"over every active licensee on {LOOP_RETRAIN_AS_OF}: true precision at capacity = "
         "the mean true probability of a serious outcome over the model's top 12%; ceiling = "
         "the same for the top 12% by true probability; calibration = mean predicted against "
-        "true, over the list and over all, and the Brier score against the true probability.",
+        "true, over the list and over all, and the Brier score against the true probability. "
+        "Validation figures are the runs' own (mean of 3 yearly folds over held-out "
+        "inspections; IPW: weighted by 1/selection probability). Plan's exploration: "
+        + "; ".join(all_facts) + ".",
         "",
-        table,
+        "\n\n".join(tables),
     ])
     record("Learning from the loop (inverse-probability weights)", body)
     print(body)
