@@ -15,7 +15,7 @@ from serving.changes import (
     select_changes,
 )
 from serving.deps import ComparisonsDep, EngineDep, HolderDep, InspectorDep
-from serving.problems import ParameterError, problem_responses
+from serving.problems import problem_responses
 from serving.query import ApiRoute
 from serving.schemas import ListChangesPublic
 
@@ -58,8 +58,6 @@ async def list_changes(
         against = await run_in_threadpool(previous_list_id, engine, after.list_id, after.as_of)
         if against is None:
             raise HTTPException(404, f"list {list_id} has no earlier list to compare with")
-    elif against == list_id:
-        raise ParameterError("against", "name another list than the one compared")
     before = await run_in_threadpool(list_info, engine, against)
     if before is None:
         raise HTTPException(404, f"no list {against}")

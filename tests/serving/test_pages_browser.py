@@ -232,3 +232,65 @@ def test_an_inspector_cannot_open_the_what_if_form_or_the_models(inspector: Page
     response = inspector.goto("/dealers/0-00-000-00-XX-00000")
     assert response is not None and response.status == 404
     expect(inspector.get_by_role("heading", level=1)).to_contain_text("Not Found")
+
+
+@pytest.fixture(scope="module")
+def houston_inspector(chromium: Browser, server: Server,
+                      served_home: ServedHome) -> Iterator[Page]:
+    page = _signed_in(chromium, server, served_home.tokens["houston_inspector"])
+    yield page
+    page.context.close()
+
+
+def test_my_plan_lists_the_divisions_plan_in_priority_order(houston_inspector: Page) -> None:
+    houston_inspector.get_by_role("link", name="My plan").click()
+    expect(houston_inspector).to_have_url(re.compile(r"/plan$"))
+    expect(houston_inspector.get_by_role("heading", level=1)).to_have_text(
+        "My plan: Houston field division")
+    rows = houston_inspector.locator("table.plan-table tbody tr")
+    expect(rows.first).to_be_visible()
+    priorities = [int(p) for p in
+                  houston_inspector.locator("table.plan-table tbody td:nth-child(1)")
+                  .all_inner_texts()]
+    assert priorities == list(range(1, len(priorities) + 1))
+    paths = houston_inspector.locator("td.selection-path").all_inner_texts()
+    assert len(paths) == len(priorities)
+    assert all("chosen for its risk score" in p or "drawn at random" in p for p in paths)
+    assert any("drawn at random" in p and "chance" in p for p in paths)
+    expect(houston_inspector.get_by_role("link", name=re.compile("Export CSV"))).to_be_visible()
+    expect(houston_inspector.get_by_role("link", name="Plan overview")).to_have_count(0)
+    assert _fits_the_width(houston_inspector)
+    _screenshot(houston_inspector, "my-plan")
+    houston_inspector.emulate_media(media="print")
+    expect(houston_inspector.locator(".site-header nav")).to_be_hidden()
+    expect(rows.first).to_be_visible()
+    houston_inspector.emulate_media(media="screen")
+
+
+def test_the_plan_overview_shows_every_division_and_a_chart(supervisor: Page) -> None:
+    supervisor.goto("/dealers")
+    supervisor.get_by_role("link", name="Plan overview").click()
+    expect(supervisor).to_have_url(re.compile(r"/plans$"))
+    names = supervisor.locator("table.plan-divisions tbody th").all_inner_texts()
+    assert sorted(names) == ["Columbus", "Houston", "Phoenix"]
+    chart = supervisor.locator("svg.findings-chart")
+    expect(chart).to_be_visible()
+    assert chart.locator("rect").count() == 3 + 3 * len(names)
+    expect(supervisor.get_by_role("heading", name="Not eligible")).to_be_visible()
+    assert _fits_the_width(supervisor)
+    _screenshot(supervisor, "plan-overview", until="table.plan-divisions")
+
+
+def test_the_list_shows_movement_since_the_previous_list(supervisor: Page) -> None:
+    supervisor.goto("/dealers?per_page=200")
+    expect(supervisor.locator("#movement-legend")).to_contain_text("Movement since the list")
+    markers = supervisor.locator("table.ranked .movement, table.ranked .new-badge")
+    assert markers.count() > 0
+    text = markers.first.inner_text()
+    assert re.match(r"(▲|▼)[\d,]+|new", text)
+    assert _fits_the_width(supervisor)
+    _screenshot(supervisor, "dealers-movement")
+    supervisor.locator("table.ranked tbody tr").first.get_by_role("link").click()
+    history = supervisor.locator("svg.history")
+    expect(history).to_be_visible()
+    expect(history).to_contain_text("model v1")

@@ -126,7 +126,7 @@ def test_a_plan_read_is_audited(client: TestClient, served_home: ServedHome) -> 
     ("/api/v1/lists/999999/changes", 404, None),
     ("/api/v1/lists/2/changes?against=999999", 404, None),
     ("/api/v1/lists/1/changes", 404, None),  # the first list has no earlier one
-    ("/api/v1/lists/2/changes?against=2", 422, "against"),
+    ("/api/v1/lists/2/changes?offset=-1", 422, "offset"),
     ("/api/v1/lists/2/changes?limit=1001", 422, "limit"),
     ("/api/v1/lists/2/changes?status=moved", 422, "status"),
 ])
@@ -162,6 +162,15 @@ def test_changes_compare_with_the_list_before(client: TestClient,
     assert flagged <= entered
     audit = _audit(client, served_home, "supervisor", "list.changes")[0]
     assert audit["detail"]["against"] == 1 and audit["detail"]["list_id"] == 2
+
+
+def test_a_list_against_itself_changed_nothing(client: TestClient,
+                                               served_home: ServedHome) -> None:
+    body = _get(client, served_home, "supervisor",
+                "/api/v1/lists/2/changes?against=2&limit=1000").json()
+    assert body["items"] and all(row["status"] == "listed" and row["rank_change"] == 0
+                                 for row in body["items"])
+    assert all(not d["entered"] and not d["left"] for d in body["divisions"])
 
 
 def test_changes_filter_and_page(client: TestClient, served_home: ServedHome) -> None:
