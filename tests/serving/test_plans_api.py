@@ -207,3 +207,16 @@ def test_movements_from_ranks() -> None:
     assert moved == {"a": Movement("up", 2), "b": Movement("down", 3),
                      "c": Movement("same", 0), "d": Movement("new", 0)}
     assert moved["a"].text == "up 2 places" and moved["d"].text == "new on this list"
+
+
+def test_comparison_cache_keeps_the_last_pairs_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from serving import changes
+
+    computed: list[tuple[int, int]] = []
+    monkeypatch.setattr(changes, "read_score_list", lambda _engine, list_id: list_id)
+    monkeypatch.setattr(changes, "compare_lists", lambda b, a, *_: computed.append((b, a)) or
+                        (b, a))
+    cache = changes.ComparisonCache(entries=2)
+    for pair in [(1, 2), (1, 2), (2, 3), (3, 4), (1, 2)]:
+        assert cache.get(None, *pair) == pair  # type: ignore[arg-type,comparison-overlap]
+    assert computed == [(1, 2), (2, 3), (3, 4), (1, 2)]
