@@ -18,6 +18,7 @@ medians and each process's peak RSS:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
@@ -55,6 +56,45 @@ assert listing is not None
 scored = read_score_list(engine, listing.list_id)
 engine.dispose()
 """
+
+
+#: Where ``monitor``'s time goes: its steps timed in one process (one extra run).
+_MONITOR_STEPS = ("model_record", "read_score_list", "load_bundle", "load_tables",
+                  "link_outcomes", "build_features", "drift_rows", "first_known_event")
+
+
+def _monitor_steps(as_of: str) -> None:
+    """Child: run ``monitoring.monitor.monitor`` with its steps timed; print JSON."""
+    import datetime as dt
+    import json
+    from collections.abc import Callable
+
+    started = time.perf_counter()
+    import monitoring.monitor as monitoring
+    from data.settings import get_settings
+    from data.store import open_store
+
+    seconds: dict[str, float] = {"imports": time.perf_counter() - started}
+
+    def timed(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            begun = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - begun
+        return wrapper
+
+    for name in _MONITOR_STEPS:
+        setattr(monitoring, name, timed(name, getattr(monitoring, name)))
+    settings = get_settings()
+    engine = open_store(settings.database_url)
+    begun = time.perf_counter()
+    monitoring.monitor(engine, settings.mlflow_tracking_uri, dt.date.fromisoformat(as_of))
+    total = time.perf_counter() - begun
+    seconds["other"] = total - sum(seconds[name] for name in _MONITOR_STEPS)
+    engine.dispose()
+    print(json.dumps(seconds))
 
 
 def _timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -128,6 +168,7 @@ def run(options: list[str]) -> None:
     scratch = folder / "scratch"
     scratch.mkdir(exist_ok=True)
     plan_env = {**env, "DEALER_RISK_DATABASE_URL": f"sqlite:///{scratch / 'store.db'}"}
+    load_before = os.getloadavg()[0]
     timings: dict[str, list[tuple[float, float]]] = {
         "read list": [], "plan": [], "monitor": [], "report": []}
     for number in range(rounds):
@@ -155,6 +196,11 @@ def run(options: list[str]) -> None:
                 seconds, peak = _timed(command, env)
             timings[name].append((seconds, peak))
             print(f"   round {number + 1} {name}: {seconds:.2f} s", flush=True)
+    load_after = os.getloadavg()[0]
+    steps = subprocess.run([sys.executable, "-m", "benchmarks.bench_cycle", "--monitor-steps",
+                            MONITOR_AS_OF], env=env, cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout.strip().splitlines()[-1]
+    step_seconds = json.loads(steps)
     medians = {name: _median([s for s, _ in values]) for name, values in timings.items()}
     peaks = {name: max(p for _, p in values) for name, values in timings.items()}
     beyond = medians["plan"] - medians["read list"]
@@ -184,6 +230,13 @@ def run(options: list[str]) -> None:
         f"{verdict[medians['monitor'] <= TARGET_MONITOR_SECONDS]})",
         f"- `report --as-of {MONITOR_AS_OF}`: {medians['report']:.2f} s (target <= "
         f"{TARGET_REPORT_SECONDS:.0f} s: {verdict[medians['report'] <= TARGET_REPORT_SECONDS]})",
+        "",
+        f"Machine load (1-minute load average) {load_before:.1f} before the rounds and "
+        f"{load_after:.1f} after: the 2 cores are shared, so the figures move with it. Where "
+        "`monitor`'s time goes (its steps timed in one more process, seconds): "
+        + ", ".join(f"{name} {value:.2f}" for name, value in step_seconds.items())
+        + ". Reading the store's event tables (`load_tables`) and the feature table as of "
+        "the date (`build_features`, for drift) are most of it.",
     ])
     record("Plan, monitor and report", body)
     print(body)
@@ -361,3 +414,7 @@ def run_loop(options: list[str]) -> None:
     ])
     record("Learning from the loop (inverse-probability weights)", body)
     print(body)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--monitor-steps"]:
+    _monitor_steps(sys.argv[2])
