@@ -132,6 +132,11 @@ def train(
         f"random {summary['baseline_random_precision_at_2pct']:.3f}",
         f"validation ROC-AUC {summary['roc_auc']:.3f}, PR-AUC {summary['pr_auc']:.3f}, "
         f"Brier {summary['brier']:.4f}",
+        *([f"inspections from plans: {int(summary['plan_linked_inspections']):,}, "
+           f"inverse-probability weights "
+           f"{'on' if config.weights.inverse_probability else 'off'}; validation IPW "
+           f"precision at capacity {summary['ipw_precision_at_capacity']:.3f}"]
+          if "plan_linked_inspections" in summary else []),
         *result.notes,
     ):
         typer.echo(line, err=True)
