@@ -119,7 +119,7 @@ def test_the_list_page_marks_movement_since_the_previous_list(browser: Browser) 
     page = browser("supervisor").get("/dealers?per_page=200")
     text = _text(page.text)
     assert f"Movement since the list as of {EARLIER_AS_OF}" in text
-    assert re.search(r"(▲|▼) \d", text) or "new on this list" in text
+    assert re.search(r"(▲|▼)\d", text) or "new on this list" in text
 
 
 def test_history_chart_labels_each_point_with_model_and_as_of() -> None:
