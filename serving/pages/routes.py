@@ -546,12 +546,38 @@ async def my_plan_page(request: Request, user: PageUserDep) -> Response:
          "plan_model_version": plan.model_version, "list_id": info.list_id,
          "page": request.url.path})
     query = {"plan": info.plan_id} | ({} if user.division else {"division": division or ""})
+    # Rows a page at a time, as the ranked list shows them, or all of them to print.
+    show_all = request.query_params.get("rows") == "all"
+    pages = max(1, -(-plan.total // PLAN_PAGE_ROWS))
+    page_number = _page_number(request.query_params.get("page"), pages)
+    first = 0 if show_all else (page_number - 1) * PLAN_PAGE_ROWS
+    shown = plan.items if show_all else plan.items[first:first + PLAN_PAGE_ROWS]
+
+    def page_url(**changes: object) -> str:
+        return "/plan?" + urlencode({**query, **changes})
+
     return render(request, "plan.html", {
         "title": f"My plan: {division}" if division else "My plan", "plan": plan,
+        "rows": shown, "first_row": first + 1, "last_row": first + len(shown),
+        "page_number": page_number, "pages": pages, "show_all": show_all,
+        "previous_url": page_url(page=page_number - 1) if page_number > 1 else None,
+        "next_url": page_url(page=page_number + 1) if page_number < pages else None,
+        "all_url": page_url(rows="all"), "paged_url": page_url(),
         "division": division, "divisions": [str(d["field_division"]) for d in info.divisions],
         "figures": plan.divisions[0] if plan.divisions else None,
         "export_url": "/plan.csv?" + urlencode(query),
     })
+
+
+#: Rows of My plan a page: the ranked list's largest page size.
+PLAN_PAGE_ROWS = 100
+
+
+def _page_number(asked: str | None, pages: int) -> int:
+    """The page asked for, within 1..pages (1 for anything else)."""
+    if asked is None or not asked.isdigit() or len(asked) > 6:
+        return 1
+    return min(max(1, int(asked)), pages)
 
 
 @router.get("/plan.csv")

@@ -134,3 +134,25 @@ def test_findings_chart_draws_three_bars_per_division() -> None:
     assert chart.count("<rect") == 3 + 6  # the legend's three, then the bars
     assert "Phoenix, Demand Letter 2 rule: n/a" in chart
     assert findings_svg([]) is None
+
+
+def test_my_plan_shows_a_page_of_rows_at_a_time_and_all_of_them_to_print(
+        browser: Browser, monkeypatch: pytest.MonkeyPatch) -> None:
+    import serving.pages.routes
+
+    monkeypatch.setattr(serving.pages.routes, "PLAN_PAGE_ROWS", 5)
+    inspector = browser("houston_inspector")
+    rows = re.compile(r'<tr class="plan-row" data-priority="(\d+)">')
+    first = inspector.get("/plan")
+    total = int(re.search(r"([\d,]+) planned inspections", _text(first.text)).group(1)  # type: ignore[union-attr]
+                .replace(",", ""))
+    assert total > 10
+    assert [int(n) for n in rows.findall(first.text)] == [1, 2, 3, 4, 5]
+    assert "showing 1 to 5" in _text(first.text) and 'rel="next"' in first.text
+    second = inspector.get("/plan?page=2")
+    assert [int(n) for n in rows.findall(second.text)] == [6, 7, 8, 9, 10]
+    assert 'rel="prev"' in second.text
+    beyond = inspector.get("/plan?page=999999")  # past the end: the last page
+    assert len(rows.findall(beyond.text)) >= 1
+    everything = inspector.get("/plan?rows=all")
+    assert [int(n) for n in rows.findall(everything.text)] == list(range(1, total + 1))
