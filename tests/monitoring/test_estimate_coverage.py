@@ -10,61 +10,29 @@ licensees.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from data.settings import get_settings
-from data.store import open_store
-from data.store.read import read_tables
 from monitoring.monitor import plan_figures
 from monitoring.outcomes import GRACE_DAYS, link_outcomes
 from planning.design import PlanOptions
 from planning.estimate import serious_rate
 from planning.plans import PlanInfo, _summary, make_design
-from scoring.lists import latest_list, read_score_list
 from scoring.score import ScoredList
 from synthetic.outcomes import simulate_plan_outcomes
-from tests.monitoring.conftest import AS_OF, TrainedWorld, invoke
+from tests.monitoring.conftest import AS_OF, TrainedWorld
 
 REPETITIONS = 50
 EXPLORATION_SHARE = 0.3
 
 
-@pytest.fixture(scope="module")
-def scored(trained_world: TrainedWorld, tmp_path_factory: pytest.TempPathFactory
-           ) -> Iterator[tuple[ScoredList, dict[str, pd.DataFrame]]]:
-    """The session world's list as of AS_OF (scored in a home of its own) and its frames."""
-    root = tmp_path_factory.mktemp("coverage")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DEALER_RISK_HOME", str(trained_world.home))
-        patch.setenv("DEALER_RISK_DATABASE_URL", f"sqlite:///{root / 'store.db'}")
-        patch.setenv("MLFLOW_TRACKING_URI", trained_world.tracking_uri)
-        get_settings.cache_clear()
-        try:
-            invoke("ingest", str(trained_world.world))
-            invoke("score", "--as-of", AS_OF.isoformat(), "--out", str(root / "scores.csv"))
-            engine = open_store(get_settings().database_url)
-            try:
-                listing = latest_list(engine, servable=True)
-                assert listing is not None
-                scored_list = read_score_list(engine, listing.list_id)
-                frames = read_tables(engine, known_before=AS_OF,
-                                     names=("dealers", "inspections"))
-            finally:
-                engine.dispose()
-        finally:
-            get_settings.cache_clear()
-    yield scored_list, frames
-
-
 def test_the_interval_covers_the_truth_in_90_percent_of_50_plans_and_the_naive_does_not(
-    scored: tuple[ScoredList, dict[str, pd.DataFrame]], trained_world: TrainedWorld,
+    scored_world: tuple[ScoredList, dict[str, pd.DataFrame]], trained_world: TrainedWorld,
     tmp_path: Path,
 ) -> None:
-    scored_list, frames = scored
+    scored_list, frames = scored_world
     truth = trained_world.truth_on(AS_OF)
     after = AS_OF + dt.timedelta(days=365 + GRACE_DAYS + 1)
     covered = naive_covered = collapsed = 0
