@@ -42,12 +42,11 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.harness import ROOT, benchmark, markdown_table, record
+from benchmarks.harness import DEALER_RISK, ROOT, benchmark, markdown_table, record, run_cli
 
 AS_OF = "2024-01-01"
 LIST_TARGET_SHARE = 0.5
 EXPLANATION_P99_SLACK_MS = 5.0
-DEALER_RISK = Path(sys.executable).with_name("dealer-risk")
 #: Distinct pages the "every page new" list load cycles through: more than the API
 #: remembers having seen (serving.memo.PAGE_MEMO_ENTRIES), so none is ever kept.
 FRESH_PAGES = 3000
@@ -148,14 +147,6 @@ def _option(options: list[str], name: str, default: str) -> str:
     return default
 
 
-def _run(env: dict[str, str], *args: str) -> str:
-    completed = subprocess.run([str(DEALER_RISK), *args], env=env, cwd=ROOT,
-                               capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        raise RuntimeError(f"dealer-risk {' '.join(args)} failed:\n{completed.stderr}")
-    return completed.stdout
-
-
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -218,22 +209,22 @@ def _build_home(folder: Path, dealers: int, seed: int, env: dict[str, str]) -> d
     world = folder / "world"
     timings: dict[str, Any] = {}
     started = time.perf_counter()
-    _run(env, "generate", str(world), "--dealers", str(dealers), "--seed", str(seed),
+    run_cli(env, "generate", str(world), "--dealers", str(dealers), "--seed", str(seed),
          "--format", "parquet")
     timings["generate_s"] = time.perf_counter() - started
     started = time.perf_counter()
-    _run(env, "ingest", str(world))
+    run_cli(env, "ingest", str(world))
     timings["ingest_s"] = time.perf_counter() - started
     experiment = folder / "bench.toml"
     experiment.write_text('name = "bench-api"\nseed = 1\n[model]\nnum_boost_round = 150\n')
     started = time.perf_counter()
-    version = _run(env, "train", "--as-of", AS_OF, "--experiment", str(experiment))
+    version = run_cli(env, "train", "--as-of", AS_OF, "--experiment", str(experiment))
     timings["train_s"] = time.perf_counter() - started
-    _run(env, "promote", version.strip().splitlines()[-1])
+    run_cli(env, "promote", version.strip().splitlines()[-1])
     started = time.perf_counter()
-    _run(env, "score", "--as-of", AS_OF, "--out", str(folder / "scores.csv"))
+    run_cli(env, "score", "--as-of", AS_OF, "--out", str(folder / "scores.csv"))
     timings["score_s"] = time.perf_counter() - started
-    timings["token"] = _run(env, "users", "add", "bench", "--role", "supervisor"
+    timings["token"] = run_cli(env, "users", "add", "bench", "--role", "supervisor"
                             ).strip().splitlines()[-1]
     return timings
 
@@ -259,7 +250,7 @@ def run(options: list[str]) -> None:
         if reuse:
             # A home an earlier run (or the demo) built: measure the API only.
             setup = {"reused_home": reuse}
-            token = _run(env, "users", "add", f"bench-{os.getpid()}-{time.time_ns()}",
+            token = run_cli(env, "users", "add", f"bench-{os.getpid()}-{time.time_ns()}",
                          "--role", "supervisor").strip().splitlines()[-1]
         else:
             setup = _build_home(folder, dealers, seed, env)

@@ -29,9 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import ROOT, benchmark, markdown_table, option, record
+from benchmarks.harness import DEALER_RISK, ROOT, benchmark, markdown_table, option, record, run_cli
 
-DEALER_RISK = Path(sys.executable).with_name("dealer-risk")
 DATA_DIR = ROOT / "benchmarks" / ".data"
 TRAIN_AS_OF = "2024-01-01"
 WORLD_END = "2025-06-30"
@@ -115,12 +114,9 @@ def _timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
 def _run(env: dict[str, str], *args: str) -> str:
     print(f"   dealer-risk {' '.join(args)}", flush=True)
     started = time.perf_counter()
-    completed = subprocess.run([str(DEALER_RISK), *args], env=env, cwd=ROOT,
-                               capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        raise RuntimeError(f"dealer-risk {' '.join(args)} failed:\n{completed.stderr}")
+    output = run_cli(env, *args)
     print(f"     {time.perf_counter() - started:.0f} s", flush=True)
-    return completed.stdout
+    return output
 
 
 def build_cycle(folder: Path, dealers: int, seed: int) -> dict[str, str]:

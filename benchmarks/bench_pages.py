@@ -19,18 +19,14 @@ from __future__ import annotations
 import json
 import statistics
 import subprocess
-import sys
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pandas as pd
 
 from benchmarks.bench_cycle import DATA_DIR, build_cycle
-from benchmarks.harness import ROOT, benchmark, markdown_table, option, record
-
-DEALER_RISK = Path(sys.executable).with_name("dealer-risk")
+from benchmarks.harness import DEALER_RISK, ROOT, benchmark, markdown_table, option, record, run_cli
 
 
 def _latencies(client: Any, path: str, count: int) -> list[float]:
@@ -58,10 +54,8 @@ def run(options: list[str]) -> None:
     count = int(option(options, "requests", "50"))
     folder = DATA_DIR / f"cycle-{dealers}-{seed}"
     env = build_cycle(folder, dealers, seed)
-    token = subprocess.run(
-        [str(DEALER_RISK), "users", "add", f"bench-pages-{int(time.time())}", "--role",
-         "supervisor"], env=env, cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout.strip().splitlines()[-1]
+    token = run_cli(env, "users", "add", f"bench-pages-{int(time.time())}", "--role",
+                    "supervisor").strip().splitlines()[-1]
     plan = pd.read_csv(folder / "plan.csv", usecols=["field_division"])
     division = str(plan["field_division"].value_counts().index[0])
     planned = int(plan["field_division"].value_counts().iloc[0])

@@ -21,26 +21,16 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import ROOT, benchmark, markdown_table, option, record
+from benchmarks.harness import DEALER_RISK, ROOT, benchmark, markdown_table, option, record, run_cli
 
 AS_OF = "2024-01-01"
 TARGET_SECONDS = 10.0
 POLL_SECONDS = 0.05
-DEALER_RISK = Path(sys.executable).with_name("dealer-risk")
-
-
-def _run(env: dict[str, str], *args: str) -> str:
-    completed = subprocess.run([str(DEALER_RISK), *args], env=env, cwd=ROOT,
-                               capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        raise RuntimeError(f"dealer-risk {' '.join(args)} failed:\n{completed.stderr}")
-    return completed.stdout
 
 
 def _build_home(folder: Path, dealers: int, seed: int, env: dict[str, str]) -> dict[str, float]:
@@ -52,11 +42,11 @@ def _build_home(folder: Path, dealers: int, seed: int, env: dict[str, str]) -> d
         ("train", ["train", "--as-of", AS_OF]),
     ]:
         started = time.perf_counter()
-        output = _run(env, *args)
+        output = run_cli(env, *args)
         timings[f"{name}_s"] = time.perf_counter() - started
-    _run(env, "promote", output.strip().splitlines()[-1])
+    run_cli(env, "promote", output.strip().splitlines()[-1])
     started = time.perf_counter()
-    _run(env, "score", "--as-of", AS_OF, "--out", str(folder / "scores.csv"))
+    run_cli(env, "score", "--as-of", AS_OF, "--out", str(folder / "scores.csv"))
     timings["score_s"] = time.perf_counter() - started
     return timings
 
@@ -121,7 +111,7 @@ def run(options: list[str]) -> None:
         setup: dict[str, Any] = ({"reused_home": reuse} if reuse
                                  else _build_home(folder, dealers, seed, env))
         print("setup", json.dumps(setup), flush=True)
-        listed = json.loads(_run(env, "status"))
+        listed = json.loads(run_cli(env, "status"))
         results = []
         for number in range(1, rounds + 1):
             result = _one_start(env, _free_port(), folder / f"serve-{number}.log")

@@ -30,6 +30,19 @@ HEADER = (
 )
 
 
+#: The ``dealer-risk`` command of this environment, run as a user runs it.
+DEALER_RISK = Path(sys.executable).with_name("dealer-risk")
+
+
+def run_cli(env: dict[str, str], *args: str) -> str:
+    """Run ``dealer-risk ARGS`` in ``env`` from the project root; its stdout (raises on failure)."""
+    completed = subprocess.run([str(DEALER_RISK), *args], env=env, cwd=ROOT,
+                               capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"dealer-risk {' '.join(args)} failed:\n{completed.stderr}")
+    return completed.stdout
+
+
 def machine_description() -> str:
     """CPU model, cores, memory and Python version of this machine."""
     cpu = platform.processor() or platform.machine()
