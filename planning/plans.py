@@ -13,7 +13,6 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import (
     Column,
@@ -35,7 +34,6 @@ from data.store.values import as_date, as_utc
 from planning.design import (
     EXCLUSIONS,
     Design,
-    DivisionPlan,
     PlanOptions,
     eligibility,
 )
@@ -44,11 +42,7 @@ from planning.design import (
 )
 from scoring.lists import ListInfo
 from scoring.score import REASONS_PER_LICENSEE, ScoredList
-
-#: The Demand Letter 2 rule as the training baselines define it: licensees meeting it
-#: first, then by the short time-to-crime traces it counts.
-DEMAND_LETTER_2_COLUMNS = ("meets_demand_letter_2_previous_year",
-                           "demand_letter_2_traces_previous_year")
+from training.baselines import demand_letter_2_rule
 
 plans = Table(
     "plans",
@@ -122,12 +116,13 @@ def make_design(
         listed[f"reason_{i + 1}"] = [row[i] if len(row) > i else ""
                                      for row in listed["top_reasons"]]
     listed = listed.drop(columns=["top_reasons"])
-    feature_index = {name: i for i, name in enumerate(scored.features)}
-    if all(name in feature_index for name in DEMAND_LETTER_2_COLUMNS):
-        meets, traces = (np.nan_to_num(scored.feature_values[:, feature_index[name]])
-                         for name in DEMAND_LETTER_2_COLUMNS)
-        # The rule's order: meeting it first, then more counted traces.
-        listed["demand_letter_2"] = meets * 1e6 + traces
+    # The Demand Letter 2 rule's order, as the training baselines rank it, when the list's
+    # model has the rule's features.
+    rule = demand_letter_2_rule()
+    columns = [rule.column, *([rule.tie_break] if rule.tie_break else [])]
+    if set(columns) <= set(scored.features):
+        values = pd.DataFrame(scored.feature_values, columns=list(scored.features))
+        listed["demand_letter_2"] = rule.score(values[columns])
     eligible, exclusions = eligibility(listed, dealers, inspections, options.as_of)
     design = select_plan(eligible, options,
                          eligible["demand_letter_2"] if "demand_letter_2" in eligible else None)
@@ -233,9 +228,3 @@ def read_plan_rows(engine: Engine, plan_id: int, field_division: str | None = No
     with engine.connect() as connection:
         result = connection.execute(statement)
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-
-
-def division_plans(info: PlanInfo) -> list[DivisionPlan]:
-    """The per-division figures a stored plan recorded."""
-    fields = set(DivisionPlan.__dataclass_fields__)
-    return [DivisionPlan(**{k: v for k, v in d.items() if k in fields}) for d in info.divisions]

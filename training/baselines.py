@@ -94,12 +94,20 @@ class LogisticBaseline:
         return np.asarray(self.pipeline_.predict_proba(X.astype(float).to_numpy())[:, 1])
 
 
+def demand_letter_2_rule() -> ColumnRule:
+    """Today's rule: licensees meeting Demand Letter 2 first, then by its counted traces.
+
+    Training reports it as a baseline; a plan reports what the rule's plan would find.
+    """
+    return ColumnRule("demand_letter_2", "meets_demand_letter_2_previous_year",
+                      tie_break="demand_letter_2_traces_previous_year")
+
+
 def default_baselines(seed: int = 0) -> list[Ranker]:
     """The five baselines every training run reports beside the model."""
     return [
         RandomOrder(seed),
-        ColumnRule("demand_letter_2", "meets_demand_letter_2_previous_year",
-                   tie_break="demand_letter_2_traces_previous_year"),
+        demand_letter_2_rule(),
         ColumnRule("trace_count", "traces_3y"),
         ColumnRule("traces_per_sales", "traces_per_1k_sales_3y"),
         LogisticBaseline(seed),
