@@ -11,6 +11,7 @@ import pandas as pd
 import typer
 from sqlalchemy import Engine
 
+from cli.options import AsOf
 from data.settings import Settings, get_settings
 from data.store import open_store
 from data.truth_files import truth_companions
@@ -28,12 +29,6 @@ from training.promotion import PromotionRefused
 from training.promotion import promote as promote_version
 from training.tracking import log_result
 from training.truth import truth_evaluation
-
-AsOf = Annotated[
-    dt.datetime,
-    typer.Option("--as-of", formats=["%Y-%m-%d"],
-                 help="Only facts known strictly before this date are used."),
-]
 
 
 def artifact_root(settings: Settings) -> Path | None:

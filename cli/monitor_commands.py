@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from cli.model_commands import AsOf, artifact_root
+from cli.model_commands import artifact_root
+from cli.options import AsOf, fail
 from data.settings import get_settings
 from data.store import open_store
 from data.truth_files import default_truth_path
@@ -24,11 +25,6 @@ from synthetic.outcomes import (
     read_plan_csv,
     simulate_plan_outcomes,
 )
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=2)
 
 
 def monitor(
@@ -48,7 +44,7 @@ def monitor(
     try:
         output = monitor_figures(engine, settings.mlflow_tracking_uri, day)
     except MonitorError as error:
-        raise _fail(str(error)) from error
+        raise fail(str(error)) from error
     finally:
         engine.dispose()
     if log:
@@ -117,10 +113,10 @@ def simulate_outcomes(
     elif truth is not None:
         world_dir = default_world_dir(truth)
     else:
-        raise _fail("give --world DIR (the generated directory) or --truth FILE")
+        raise fail("give --world DIR (the generated directory) or --truth FILE")
     truth_path = truth if truth is not None else default_truth_path(world_dir)
     if not 1 <= period_days <= 3660:
-        raise _fail(f"--period-days must be from 1 to 3660, not {period_days}")
+        raise fail(f"--period-days must be from 1 to 3660, not {period_days}")
     try:
         plan = read_plan_csv(plan_csv)
         if plan.empty:
@@ -131,7 +127,7 @@ def simulate_outcomes(
             period_end=start + dt.timedelta(days=period_days - 1), seed=seed,
             inspected_share=inspected_share)
     except OutcomeError as error:
-        raise _fail(str(error)) from error
+        raise fail(str(error)) from error
     rows = result.rows
     inspected = int(rows["inspected"].sum())
     typer.echo(f"{len(rows):,} planned, {inspected:,} inspected, "

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from sqlalchemy import Engine
 
-from cli.model_commands import AsOf
+from cli.options import AsOf, fail
 from data.settings import get_settings
 from data.store import open_store
 from data.store.read import read_tables
@@ -25,11 +25,6 @@ from planning.design import (
 )
 from planning.plans import make_design, plan_csv_frame, store_plan
 from scoring.lists import ListInfo, latest_list, read_score_list
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=2)
 
 
 def plan_and_store(
@@ -86,13 +81,13 @@ def plan(
             as_of=day, period_days=period_days, exploration_share=exploration_share,
             seed=seed, capacity=read_capacity(str(capacity)) if capacity else None)
     except PlanError as error:
-        raise _fail(str(error)) from error
+        raise fail(str(error)) from error
     engine = open_store(settings.database_url)
     try:
         design, plan_id, listing = plan_and_store(engine, settings.mlflow_tracking_uri,
                                                   options)
     except PlanError as error:
-        raise _fail(str(error)) from error
+        raise fail(str(error)) from error
     finally:
         engine.dispose()
     out.parent.mkdir(parents=True, exist_ok=True)
