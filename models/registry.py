@@ -8,6 +8,7 @@ process gives back everything needed to score and explain.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -84,12 +85,22 @@ def list_model_versions(tracking_uri: str) -> dict[str, Any]:
     champion = champion_version(tracking_uri)
     listed = sorted(
         (
-            {"version": str(v.version), "run_id": v.run_id, "created": v.creation_timestamp}
+            {"version": str(v.version), "run_id": v.run_id,
+             "created": _iso_from_millis(v.creation_timestamp),
+             "description": v.description or ""}
             for v in versions
         ),
         key=lambda row: int(row["version"]),
     )
     return {"versions": listed, "champion": champion}
+
+
+def _iso_from_millis(millis: int | None) -> str | None:
+    """MLflow's epoch milliseconds as an ISO 8601 UTC timestamp (to the second)."""
+    if millis is None:
+        return None
+    moment = dt.datetime.fromtimestamp(millis / 1000, tz=dt.UTC)
+    return moment.replace(microsecond=0).isoformat()
 
 
 def champion_version(tracking_uri: str) -> str | None:
@@ -115,9 +126,21 @@ def set_champion(tracking_uri: str, version: str) -> None:
 
 
 def version_run(tracking_uri: str, version: str) -> dict[str, Any]:
-    """A version's run: its metrics, params and tags."""
+    """A version's run: its metrics, params and tags.
+
+    Raises :class:`ModelNotFound` when ``version`` is no registered version.
+    """
+    from mlflow.exceptions import MlflowException
+
     client = _client(tracking_uri)
-    model_version = client.get_model_version(REGISTERED_MODEL_NAME, str(version))
+    known = _known_versions(tracking_uri)
+    if str(version) not in known:
+        have = f"versions {', '.join(known)}" if known else "no version yet"
+        raise ModelNotFound(f"{REGISTERED_MODEL_NAME} has no version {version!r} ({have})")
+    try:
+        model_version = client.get_model_version(REGISTERED_MODEL_NAME, str(version))
+    except MlflowException as error:
+        raise ModelNotFound(f"version {version}: {error.message}") from error
     run = client.get_run(model_version.run_id)
     return {
         "version": str(version),
@@ -126,6 +149,11 @@ def version_run(tracking_uri: str, version: str) -> dict[str, Any]:
         "params": dict(run.data.params),
         "tags": {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
     }
+
+
+def _known_versions(tracking_uri: str) -> list[str]:
+    """The registered version numbers, in order (none for a store not created yet)."""
+    return [row["version"] for row in list_model_versions(tracking_uri)["versions"]]
 
 
 def list_run_artifacts(tracking_uri: str, run_id: str) -> list[str]:
@@ -162,6 +190,27 @@ def _pyfunc_class() -> type:
     return DealerRiskModel
 
 
+#: The experiment tag MLflow 3's UI reads to show an experiment as classic model training
+#: ("Training runs", no experiment-type prompt) rather than as a GenAI application.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+
+
+def _experiment_id(client: Any, name: str, artifact_root: Path | None) -> str:
+    """The experiment ``name``, created (artifacts under ``artifact_root``) when missing.
+
+    Either way it carries the classic model-training kind, so MLflow's UI opens it as such.
+    """
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        location = artifact_root.resolve().as_uri() if artifact_root is not None else None
+        return str(client.create_experiment(
+            name, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}))
+    if experiment.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+        client.set_experiment_tag(experiment.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+    return str(experiment.experiment_id)
+
+
 @dataclass(frozen=True)
 class LoggedRun:
     """What a training run left in MLflow."""
@@ -181,25 +230,27 @@ def log_training_run(
     tags: Mapping[str, str],
     artifacts_dir: Path | None = None,
     run_name: str | None = None,
+    description: str = "",
+    started_at: dt.datetime | None = None,
 ) -> LoggedRun:
     """Log one training run and register its model; returns the new version.
 
     ``artifact_root`` keeps artifacts under DEALER_RISK_HOME for a local tracking store
     (MLflow would otherwise write ``./mlruns`` wherever the command runs); for a tracking
-    server pass None and the server decides.
+    server pass None and the server decides. ``description`` becomes the registered
+    version's description; ``started_at`` (when training began) the run's start, so the
+    run's duration in MLflow is the training's, not the seconds logging took.
     """
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     client = _client(tracking_uri)
-    experiment = client.get_experiment_by_name(EXPERIMENT_NAME)
-    if experiment is None:
-        location = artifact_root.resolve().as_uri() if artifact_root is not None else None
-        experiment_id = client.create_experiment(EXPERIMENT_NAME, artifact_location=location)
-    else:
-        experiment_id = experiment.experiment_id
+    experiment_id = _experiment_id(client, EXPERIMENT_NAME, artifact_root)
+    start_millis = None if started_at is None else int(started_at.timestamp() * 1000)
+    created = client.create_run(experiment_id, start_time=start_millis, run_name=run_name)
     with (
         _tracking(tracking_uri),
-        mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as run,
+        mlflow.start_run(run_id=created.info.run_id) as run,
     ):
         mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
         clean = {k: float(v) for k, v in metrics.items() if v == v}  # drop NaN
@@ -213,10 +264,20 @@ def log_training_run(
                 name="model",
                 python_model=_pyfunc_class()(),
                 artifacts={"bundle": str(bundle_dir)},
-                registered_model_name=REGISTERED_MODEL_NAME,
                 pip_requirements=["lightgbm", "shap", "pandas", "numpy", "scikit-learn"],
             )
-    version = str(info.registered_model_version)
+    # Registered through the client rather than log_model(registered_model_name=...),
+    # which prints "Successfully registered model" on stderr and takes no description.
+    try:
+        client.create_registered_model(REGISTERED_MODEL_NAME)
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    registered = client.create_model_version(
+        REGISTERED_MODEL_NAME, source=info.model_uri, run_id=run.info.run_id,
+        description=description or None, model_id=info.model_id,
+    )
+    version = str(registered.version)
     return LoggedRun(run_id=run.info.run_id, version=version,
                      model_uri=f"models:/{REGISTERED_MODEL_NAME}/{version}")
 
@@ -286,14 +347,9 @@ def log_monitoring_run(
     import mlflow
 
     client = _client(tracking_uri)
-    experiment = client.get_experiment_by_name(MONITORING_EXPERIMENT_NAME)
-    if experiment is None:
-        location = (artifact_root / "monitoring").resolve().as_uri() \
-            if artifact_root is not None else None
-        experiment_id = client.create_experiment(MONITORING_EXPERIMENT_NAME,
-                                                 artifact_location=location)
-    else:
-        experiment_id = experiment.experiment_id
+    experiment_id = _experiment_id(
+        client, MONITORING_EXPERIMENT_NAME,
+        artifact_root / "monitoring" if artifact_root is not None else None)
     with (
         _tracking(tracking_uri),
         mlflow.start_run(experiment_id=experiment_id, run_name=f"monitor-{as_of}") as run,
@@ -318,3 +374,4 @@ def monitoring_runs(tracking_uri: str, model_version: str | None = None) -> list
                               order_by=["attributes.start_time DESC"])
     return [{"run_id": run.info.run_id, "tags": dict(run.data.tags),
              "metrics": dict(run.data.metrics)} for run in runs]
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 from pathlib import Path
 
@@ -19,8 +20,12 @@ def log_result(
     git_commit: str,
     extra_tags: dict[str, str] | None = None,
     extra_sections: list[str] | None = None,
+    started_at: dt.datetime | None = None,
 ) -> LoggedRun:
-    """Log ``result`` as one MLflow run and register its model; returns the version."""
+    """Log ``result`` as one MLflow run and register its model; returns the version.
+
+    ``started_at``, when training began, is the run's start time (else: now).
+    """
     params = {**result.config.flat_params(), "as_of": result.as_of.isoformat()}
     tags = {
         "git_commit": git_commit,
@@ -33,8 +38,22 @@ def log_result(
     }
     with tempfile.TemporaryDirectory() as scratch:
         artifacts = write_artifacts(result, Path(scratch) / "report", extra_sections)
-        return log_training_run(
+        logged = log_training_run(
             tracking_uri, artifact_root, result.bundle,
             params=params, metrics=result.summary, tags=tags, artifacts_dir=artifacts,
             run_name=f"{result.config.name}-{result.as_of.isoformat()}",
+            description=version_description(result), started_at=started_at,
         )
+    return logged
+
+
+def version_description(result: TrainingResult) -> str:
+    """The registered version's description: the model card's summary in one paragraph."""
+    summary = result.summary
+    model = summary.get("precision_at_capacity", float("nan"))
+    rule = summary.get("baseline_demand_letter_2_precision_at_capacity", float("nan"))
+    share = result.config.capacity_share
+    return (f"Experiment {result.config.name}, label {result.config.label}, as of "
+            f"{result.as_of.isoformat()}: validation precision at capacity (top {share:.0%}) "
+            f"{model:.3f} against {rule:.3f} for the Demand Letter 2 rule; "
+            f"{int(summary.get('training_inspections', 0)):,} training inspections.")
