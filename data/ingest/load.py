@@ -131,6 +131,7 @@ def ingest_directory(
             for table_file, columns in readable:
                 summary = TableSummary(table_file.table.name, table_file.name)
                 result.tables.append(summary)
+                file_level_before = log.file_level
                 _load_file(
                     connection,
                     table_file,
@@ -142,6 +143,11 @@ def ingest_directory(
                     chunk_rows=chunk_rows,
                     progress=progress,
                 )
+                if table_file.table is DEALERS and log.file_level > file_level_before:
+                    # The dealers file broke off part-way (not UTF-8, a quote left open):
+                    # the licensees after that point are unknown, not absent, and naming
+                    # every event of theirs would bury the one problem worth reading.
+                    licensees = None
             accepted = log.file_level == 0 and (quarantine is not None or log.total == 0)
             if accepted:
                 transaction.commit()

@@ -18,7 +18,7 @@ import csv
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, TextIO
 
 import numpy as np
 import pandas as pd
@@ -233,10 +233,14 @@ def _csv_chunks(
 def _csv_header(table_file: TableFile) -> list[str]:
     with table_file.path.open(encoding=_CSV_ENCODING, newline="") as text:
         try:
-            first = next(csv.reader(text), None)
-        except (UnicodeDecodeError, csv.Error) as error:
+            first = next(csv.reader(_bounded_lines(text)), None)
+        except UnicodeDecodeError:
+            # The text layer decodes a block at a time, so the bad byte may lie on a
+            # later line than the header; name where it really is.
+            raise _not_utf8(table_file) from None
+        except (csv.Error, _LineTooLongError) as error:
             raise FileProblemError(
-                file_problem(table_file.name, 1, WHOLE_FILE, f"cannot be read: {error}")
+                file_problem(table_file.name, 1, WHOLE_FILE, f"header cannot be read: {error}")
             ) from None
     if not first:
         raise FileProblemError(
@@ -268,37 +272,112 @@ def _physical_lines(table: pa.Table, first_line: int) -> tuple[np.ndarray, int]:
 def _csv_problem(table_file: TableFile, error: Exception, fields: int) -> FileProblemError:
     message = _first_line(error)
     if "UTF8" in message or "UTF-8" in message:
-        return FileProblemError(
-            file_problem(table_file.name, None, WHOLE_FILE, f"not UTF-8 text ({message})")
-        )
+        return _not_utf8(table_file)
     malformed = _first_malformed_row(table_file, fields)
     if malformed is not None:
-        line, found = malformed
-        return FileProblemError(
-            file_problem(
-                table_file.name, line, WHOLE_FILE, f"expected {fields} fields, found {found}"
-            )
-        )
+        line, reason = malformed
+        return FileProblemError(file_problem(table_file.name, line, WHOLE_FILE, reason))
     return FileProblemError(
         file_problem(table_file.name, None, WHOLE_FILE, f"cannot be read: {message}")
     )
 
 
-def _first_malformed_row(table_file: TableFile, fields: int) -> tuple[int, int] | None:
-    """The line and field count of the first row whose field count is wrong.
+#: A physical line longer than this is reported rather than read whole: no contract row
+#: comes near it, and reading an unbounded line would hold the whole file in memory.
+MAX_LINE_CHARACTERS = 1 << 20
+
+
+class _LineTooLongError(Exception):
+    """A physical line longer than ``MAX_LINE_CHARACTERS``."""
+
+
+def _bounded_lines(text: TextIO) -> Iterator[str]:
+    """The lines of ``text``, refusing (not reading whole) a line of absurd length."""
+    while line := text.readline(MAX_LINE_CHARACTERS + 1):
+        if len(line) > MAX_LINE_CHARACTERS:
+            raise _LineTooLongError(f"a line longer than {MAX_LINE_CHARACTERS:,} characters")
+        yield line
+
+
+def _first_malformed_row(table_file: TableFile, fields: int) -> tuple[int, str] | None:
+    """The line where the first row that cannot be parsed starts, and why.
 
     The fast parser says that a row is malformed, not where; this slow scan runs only
-    then, to name the line.
+    then, to name the line. Python's reader keeps its 131,072-character field limit (a
+    quote left open would otherwise gather the rest of the file into one value); hitting
+    it, like a row spanning lines that has the wrong field count, points at that quote.
     """
+    limit = csv.field_size_limit()
     with table_file.path.open(encoding=_CSV_ENCODING, newline="", errors="replace") as text:
-        reader = csv.reader(text)
-        next(reader, None)
-        start = reader.line_num + 1
-        for row in reader:
-            if row and len(row) != fields:
-                return start, len(row)
+        reader = csv.reader(_bounded_lines(text))
+        start = 1
+        try:
+            next(reader, None)
             start = reader.line_num + 1
+            for row in reader:
+                if row and len(row) != fields:
+                    found = f"expected {fields} fields, found {len(row)}"
+                    if reader.line_num > start:
+                        found += (
+                            f" (the row runs on to line {reader.line_num}: is a quote left "
+                            "open?)"
+                        )
+                    return start, found
+                start = reader.line_num + 1
+        except csv.Error as error:
+            if "field limit" in str(error):
+                return start, (
+                    f"a value in the row starting here runs past {limit:,} characters "
+                    "(is a quote left open?)"
+                )
+            return start, f"not valid CSV: {error}"
+        except _LineTooLongError as error:
+            return reader.line_num + 1, str(error)
     return None
+
+
+def _not_utf8(table_file: TableFile) -> FileProblemError:
+    """The problem of a file that is not UTF-8, at its first undecodable byte."""
+    found = first_undecodable_byte(table_file.path)
+    if found is None:  # pragma: no cover - the reader saw a bad byte that a rescan does not
+        return FileProblemError(file_problem(table_file.name, None, WHOLE_FILE, "not UTF-8 text"))
+    line, offset, byte = found
+    return FileProblemError(
+        file_problem(
+            table_file.name,
+            line,
+            WHOLE_FILE,
+            f"not UTF-8 text: byte 0x{byte:02X} at byte offset {offset:,} cannot be decoded "
+            "(the whole file is rejected; save it as UTF-8)",
+        )
+    )
+
+
+def first_undecodable_byte(path: Path, block_bytes: int = 1 << 20) -> tuple[int, int, int] | None:
+    """The line, byte offset (from 0) and value of the first byte that is not UTF-8.
+
+    Reads ``path`` in blocks, so memory stays flat; None when the whole file decodes.
+    """
+    offset = 0  # of the block's start in the file
+    line = 1
+    carry = b""
+    with path.open("rb") as handle:
+        while True:
+            data = handle.read(block_bytes)
+            block = carry + data
+            if not block:
+                return None
+            try:
+                block.decode("utf-8")
+                good = len(block)
+            except UnicodeDecodeError as error:
+                if error.reason != "unexpected end of data" or not data:
+                    line += block.count(b"\n", 0, error.start)
+                    return line, offset + error.start, block[error.start]
+                good = error.start  # a character cut by the block's end: read on
+            carry = block[good:]
+            line += block.count(b"\n", 0, good)
+            offset += good
 
 
 def _first_line(error: BaseException) -> str:

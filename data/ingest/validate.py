@@ -191,7 +191,11 @@ def _shown(values: pd.Series) -> pd.Series:
     # Quote the offending value, cut short so one absurd field cannot flood the report.
     # Line breaks are escaped: the report holds one problem per line.
     text = values.str.slice(0, _SHOWN_CHARACTERS)
-    text = text.str.replace("\n", "\\n", regex=False).str.replace("\r", "\\r", regex=False)
+    text = (
+        text.str.replace("\n", "\\n", regex=False)
+        .str.replace("\r", "\\r", regex=False)
+        .str.replace("\x00", "\\x00", regex=False)
+    )
     long = values.str.len() > _SHOWN_CHARACTERS
     return "'" + text.where(~long, text + "...") + "'"
 
@@ -312,6 +316,13 @@ class TableValidator:
             flags = pd.Series(values == "true", dtype="boolean")
             return flags.where(pd.Series(present & ~bad, index=values.index))
         bad = np.zeros(len(values), dtype=bool)
+        if column.choices is None and column.pattern is None:
+            # PostgreSQL text cannot hold NUL (SQLite would store it): refused on both
+            # alike. A choice or a pattern already refuses it.
+            bad = present & values.str.contains("\x00", regex=False).to_numpy(
+                dtype=bool, na_value=False
+            )
+            findings.add(bad, name, _quoting(values, " contains a NUL character (\\x00)"))
         if column.choices is not None:
             wrong = present & ~values.isin(column.choices).to_numpy()
             shown = (

@@ -6,9 +6,11 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from tests.data.test_ingest_faults import FAULTS, write_fault
 
 runner = CliRunner()
 
@@ -109,3 +111,33 @@ def test_quarantine_loads_the_valid_rows_and_exits_0(
         (row,) = list(csv.DictReader(handle))
     assert (row["table"], row["line"], row["trace_id"]) == ("traces", "3", "T2")
     assert row["reasons"].startswith("firearm_type: 'cannon' is not one of")
+
+
+@pytest.mark.parametrize("quarantine", [False, True], ids=["reject", "quarantine"])
+@pytest.mark.parametrize("name", list(FAULTS))
+def test_input_that_once_crashed_is_rejected_with_one_line_per_problem(
+    dealer_risk_home: Path,
+    store_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    quarantine: bool,
+) -> None:
+    # The command on each store, as tests/data/test_ingest_faults.py loads it: exit 2,
+    # except a row-level fault under --quarantine, whose row is quarantined (exit 0).
+    monkeypatch.setenv("DEALER_RISK_DATABASE_URL", store_url)
+    fault = FAULTS[name]()
+    directory = write_fault(tmp_path / "in", fault.tables)
+    options = ["--quarantine", str(tmp_path / "rejected.csv")] if quarantine else []
+
+    result = runner.invoke(app, ["ingest", str(directory), *options])
+
+    # Never a traceback: typer's exit, or none at all.
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    loads = quarantine and not fault.whole_file
+    assert result.exit_code == (0 if loads else 2)
+    problems = [line for line in result.stderr.splitlines() if ".csv:" in line]
+    assert problems == fault.problems
+    if not loads:
+        assert "rejected: nothing was applied to the store" in result.stderr
+        assert _status()["dealers"] == 0
