@@ -17,6 +17,7 @@ Results go to docs/benchmarks.md ("Plan page").
 from __future__ import annotations
 
 import json
+import re
 import statistics
 import subprocess
 import time
@@ -81,7 +82,9 @@ def run(options: list[str]) -> None:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError(f"server not ready: {log.read_text()[-2000:]}")
                 time.sleep(0.1)
-            signed = client.post("/login", data={"token": token, "next": "/"})
+            form = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+            signed = client.post("/login", data={"token": token, "next": "/",
+                                                 "csrf": form.group(1) if form else ""})
             if signed.status_code != 303:
                 raise RuntimeError(f"login answered {signed.status_code}")
             for name, path in paths.items():  # warm-up: the first reads fill the caches

@@ -7,7 +7,7 @@ as-of date produced its numbers.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -356,13 +356,26 @@ class UserBase(BaseModel):
     division: str | None = None
 
 
-class UserCreate(UserBase):
+class TokenExpiry(BaseModel):
+    """When a new token stops working: a lifetime in days or a moment, or neither (never)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    expires_in_days: int | None = Field(
+        default=None, ge=1, le=3660, description="The token works for this many days.")
+    expires_at: dt.datetime | None = Field(
+        default=None, description="The token works until this moment (ISO 8601, in the "
+        "future; without an offset it is UTC).")
+
+
+class UserCreate(UserBase, TokenExpiry):
     """A user to create."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100, pattern=USER_NAME_PATTERN)
-    division: str | None = Field(default=None, min_length=1, max_length=100)
+    division: str | None = Field(default=None, min_length=1, max_length=100,
+                                 pattern=NO_NUL_PATTERN)
 
 
 class UserPublic(UserBase):
@@ -372,11 +385,17 @@ class UserPublic(UserBase):
 
 
 class UserCreatedPublic(Stamped, UserPublic):
-    """A created user with its token, shown this once."""
+    """A created user (or one whose token was rotated) with its token, shown this once."""
 
     token: str
 
 
+    expires_at: dt.datetime | None = Field(
+        default=None, description="When the user's token stops working (null: never).")
+    revoked_at: dt.datetime | None = Field(
+        default=None, description="When the user's token was revoked (null: it was not).")
+    status: Literal["active", "expired", "revoked"] = Field(
+        default="active", description="Whether the user's token works now.")
 class UsersPublic(Stamped):
     """Every user."""
 
@@ -384,6 +403,10 @@ class UsersPublic(Stamped):
 
 
 # --- plans -------------------------------------------------------------------------------
+
+class UserChangedPublic(Stamped, UserPublic):
+    """A user after a change of its token (revoked)."""
+
 
 
 class PlanTotalsPublic(BaseModel):

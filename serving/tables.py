@@ -1,4 +1,4 @@
-"""The store's tables that serving writes: its users and the audit log.
+"""The store's tables that serving writes: its users, their page sessions and the audit log.
 
 They live in the store's one schema (``data.store.schema.metadata``, one migration
 history under ``data/store/migrations``), but serving owns them: nothing below serving
@@ -7,7 +7,7 @@ reads or writes them.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Date, DateTime, Index, Integer, String, Table, Text
+from sqlalchemy import Column, Date, DateTime, ForeignKey, Index, Integer, String, Table, Text
 
 from data.store.schema import metadata
 
@@ -20,6 +20,27 @@ api_users = Table(
     Column("division", String(100)),
     Column("token_hash", String(128), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # When the current token was issued (null: at created_at), when it stops working
+    # (null: never) and when it was revoked (null: it was not).
+    Column("token_issued_at", DateTime(timezone=True)),
+    Column("token_expires_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+#: Signed-in browsers: a row per session, keyed by the hash of its cookie. Logging out
+#: deletes the row; a session also ends when its user's token is rotated (the row keeps
+#: the token hash it was opened with) or revoked.
+api_sessions = Table(
+    "api_sessions",
+    metadata,
+    Column("session_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("api_users.user_id", ondelete="CASCADE"),
+           nullable=False),
+    Column("token_hash", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_api_sessions_user_id", "user_id"),
+    Index("ix_api_sessions_expires_at", "expires_at"),
 )
 
 audit_log = Table(

@@ -27,11 +27,18 @@ from models.registry import download_run_artifact
 from planning.plans import PlanInfo, plan_info, stored_plans
 from serving.changes import movements, previous_ranks
 from serving.dealers import read_dealer, read_profile
-from serving.deps import Caller, ServingStateDep, TokenCache, check_division
+from serving.deps import Caller, ServingStateDep, check_division
 from serving.explain import calibration, explain_licensee, what_if
 from serving.models_info import metric_comparisons, model_versions, run_details
 from serving.pages.charts import findings_svg, history_svg, probability, waterfall_svg
-from serving.pages.listing import DEFAULT_PAGE_SIZE, PAGE_SIZES, SORT_KEYS, list_page
+from serving.pages.listing import (
+    DEFAULT_PAGE_SIZE,
+    PAGE_SIZES,
+    SORT_KEYS,
+    division_ranks,
+    division_size,
+    list_page,
+)
 from serving.pages.render import (
     ROLE_NAMES,
     STATIC_DIR,
@@ -46,21 +53,26 @@ from serving.pages.sessions import (
     SESSION_SECONDS,
     csrf_matches,
     csrf_token,
-    find_user_by_token_hash,
-    issue_session,
-    load_secret,
+    end_session,
+    login_csrf,
+    login_csrf_matches,
+    new_login_cookie,
+    open_session,
     read_session,
 )
 from serving.plans import plan_csv, plan_csv_filename, read_plan
 from serving.ranked import Page, RankedFilters, page_csv
 from serving.schemas import (
+    LOGIN_COOKIE_NAME,
+    LOGIN_FORM_SECONDS,
     LICENSE_NUMBER_MAX_LENGTH,
+    cross_origin,
     ExplanationBase,
     WhatIfCreate,
     WhatIfPublic,
 )
 from serving.state import ServingState
-from serving.users import Role, User, find_user
+from serving.users import Role, TokenRefused, User
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -84,33 +96,20 @@ _STATIC_FILES = {path.name: path for path in STATIC_DIR.iterdir()
 # --- who is asking -----------------------------------------------------------------------
 
 
-def _secret(request: Request) -> bytes:
-    secret: bytes | None = getattr(request.app.state, "page_secret", None)
-    if secret is None:
-        secret = load_secret(request.app.state.settings.home)
-        request.app.state.page_secret = secret
-    return secret
-
-
 async def _session_user(request: Request) -> User | None:
-    """The user of the request's session cookie, or None (no, bad or expired cookie)."""
+    """The user of the request's session cookie, or None (no, ended or expired session).
+
+    Looked up in the store on every page request (no cache), so signing out, revoking and
+    rotating take effect at once in every process.
+    """
     cookie = request.cookies.get(COOKIE_NAME)
     if not cookie:
         return None
-    secret = _secret(request)
-    token_hash = read_session(secret, cookie)
-    if token_hash is None:
-        return None
-    cache: TokenCache = request.app.state.token_cache
-    user = cache.get(token_hash)
+    user = await run_in_threadpool(read_session, request.app.state.engine, cookie)
     if user is None:
-        user = await run_in_threadpool(find_user_by_token_hash, request.app.state.engine,
-                                       token_hash)
-        if user is None:
-            return None
-        cache.put(token_hash, user)
+        return None
     request.state.page_user = user
-    request.state.page_csrf = csrf_token(secret, cookie)
+    request.state.page_csrf = csrf_token(cookie)
     return user
 
 
@@ -178,26 +177,54 @@ async def login_form(request: Request, next: str | None = None) -> Response:
     """The sign-in form (or straight on, for someone already signed in)."""
     if await _session_user(request) is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
-    return render(request, "login.html", {
-        "title": "Sign in", "next": _safe_next(next), "error": None,
-        "signed_out": "signed_out" in request.query_params})
+    return _login_page(request, _safe_next(next), None,
+                       signed_out="signed_out" in request.query_params)
 
 
 @router.post("/login")
+def _login_page(request: Request, target: str, error: str | None, status_code: int = 200,
+                signed_out: bool = False) -> Response:
+    """The sign-in form with a fresh double-submit pair: a cookie and its hidden field."""
+    login_cookie = new_login_cookie()
+    response = render(request, "login.html", {
+        "title": "Sign in", "next": target, "error": error, "signed_out": signed_out,
+        "login_csrf": login_csrf(login_cookie)}, status_code=status_code)
+    response.set_cookie(LOGIN_COOKIE_NAME, login_cookie, max_age=LOGIN_FORM_SECONDS,
+                        path="/login", httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https")
+    return response
+
+
 async def login(request: Request) -> Response:
-    """Check the token; on success set the session cookie and go on."""
+    """Check the token; on success open a session, set its cookie and go on.
+
+    Refused (403) when the browser says the post comes from another site, or when it
+    lacks the form's CSRF field (login CSRF: another site signing the victim in as the
+    attacker); docs/security.md.
+    """
+    elsewhere = cross_origin(request)
+    if elsewhere is not None:
+        raise HTTPException(403, f"Sign-in refused: the form was posted from another site "
+                                 f"({elsewhere}). Open this site's sign-in page and try again.")
     form = await _form(request)
-    token = form.get("token", "").strip()
     target = _safe_next(form.get("next"))
-    user = await run_in_threadpool(find_user, request.app.state.engine, token) if token else None
-    if user is None:
-        error = "Enter your access token." if not token else "That token is not valid."
-        return render(request, "login.html", {"title": "Sign in", "next": target,
-                                              "error": error, "signed_out": False},
-                      status_code=401)
+    if not login_csrf_matches(request.cookies.get(LOGIN_COOKIE_NAME), form.get("csrf")):
+        return _login_page(request, target, "The sign-in form expired or came from another "
+                                            "page; enter your token again.", status_code=403)
+    token = form.get("token", "").strip()
+    error = "Enter your access token." if not token else "That token is not valid."
+    opened = None
+    if token:
+        try:
+            opened = await run_in_threadpool(open_session, request.app.state.engine, token)
+        except TokenRefused as refused:
+            error = f"That token no longer works: {refused.reason}."
+    if opened is None:
+        return _login_page(request, target, error, status_code=401)
+    _, cookie = opened
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
-        COOKIE_NAME, issue_session(_secret(request), token), max_age=SESSION_SECONDS,
+        COOKIE_NAME, cookie, max_age=SESSION_SECONDS,
         path="/", httponly=True, samesite="lax", secure=request.url.scheme == "https",
     )
     return response
@@ -211,6 +238,7 @@ async def logout() -> RedirectResponse:
     return response
 
 
+    response.delete_cookie(LOGIN_COOKIE_NAME, path="/login", httponly=True, samesite="strict")
 # --- the ranked list ---------------------------------------------------------------------
 
 
@@ -380,9 +408,7 @@ async def dealer_page(request: Request, license_number: LicenseNumber, user: Pag
                       serving: ServingStateDep) -> Response:
     """Profile, score and rank with history, the waterfall, peers, inspections."""
     engine = request.app.state.engine
-    profile = await run_in_threadpool(_licensee_or_404, engine, license_number)
-    if user.division is not None:
-        check_division(user, profile.field_division)
+    profile = await run_in_threadpool(_licensee_or_404, engine, license_number, user)
     dealer = await run_in_threadpool(read_dealer, engine, serving, profile)
     audit = _auditor(request, user)
     await audit.record("dealer.read", f"/api/v1/dealers/{license_number}", serving,

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from planning.plans import PLAN_CSV_COLUMNS
 from serving.pages.charts import findings_svg, history_svg
 from tests.serving.conftest import AS_OF, EARLIER_AS_OF, ServedHome
+from tests.serving.signing_in import sign_in as sign_in_with_form
 
 Browser = Callable[[str], TestClient]
 
@@ -26,7 +27,7 @@ def browser(client: TestClient, served_home: ServedHome) -> Iterator[Browser]:
 
     def sign_in(user: str) -> TestClient:
         own = TestClient(client.app, follow_redirects=False)  # the lifespan already runs
-        answer = own.post("/login", data={"token": served_home.tokens[user], "next": "/"})
+        answer = sign_in_with_form(own, served_home.tokens[user], next="/")
         assert answer.status_code == 303, answer.text
         opened.append(own)
         return own

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from serving.app import create_app
 from serving.state import ServingState, load_state
 from tests.serving.conftest import ServedHome
+from tests.serving.signing_in import sign_in
 
 
 def test_every_route_answers_503_with_retry_after_until_the_state_loads(
@@ -52,8 +53,7 @@ def test_every_route_answers_503_with_retry_after_until_the_state_loads(
             # Authentication still comes first.
             assert client.get("/api/v1/dealers/ranked").status_code == 401
             # A page is a readable 503 page.
-            assert client.post("/login", data={"token": served_home.tokens["supervisor"]}
-                               ).status_code == 303
+            assert sign_in(client, served_home.tokens["supervisor"]).status_code == 303
             page = client.get("/dealers")
             assert page.status_code == 503 and page.headers["retry-after"] == "10"
             assert page.headers["content-type"].startswith("text/html")

@@ -35,7 +35,7 @@ def test_users_add_prints_the_token_once_and_stores_only_its_hash(
     assert user is not None and (user.name, user.role, user.division) == (
         "carol", Role.INSPECTOR, "Houston")
     listed = runner.invoke(cli_app, ["users", "list"])
-    assert listed.stdout.strip() == "carol\tinspector\tHouston"
+    assert listed.stdout.strip() == "carol\tinspector\tHouston\tactive\t-"
     engine.dispose()
 
 
