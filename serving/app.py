@@ -20,12 +20,14 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 from pydantic import Field
+from sqlalchemy import Engine, event
 
 from data.settings import Settings
 from data.store import open_store
-from serving.audit import AuditWriter
+from serving.audit import LOCK_WAIT_SECONDS, AuditWriter
 from serving.changes import ComparisonCache
 from serving.deps import BEARER_SCHEME, TokenCache
+from serving.guard import RequestGuard
 from serving.pages import router as pages_router
 from serving.problems import add_problem_schemas, install_problem_handlers
 from serving.routes import audit, dealers, health, lists, models, plans, scores, users
@@ -83,11 +85,50 @@ async def _load_and_poll(holder: StateHolder, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+#: The longest a serving statement may run on PostgreSQL (the state load reads a stored
+#: list in one statement; every request's statements take milliseconds), in seconds.
+STATEMENT_SECONDS = 30.0
+
+
+def bound_store_waits(engine: Engine) -> None:
+    """Give every new connection of the serving engine a bounded lock and statement wait.
+
+    A lock is waited for ``LOCK_WAIT_SECONDS`` (PostgreSQL's lock_timeout, SQLite's busy
+    timeout): a locked audit table answers 503 within about that instead of holding the
+    request (docs/security.md, "Limits").
+
+    Only the serving process's engine: ingestion and scoring run statements far longer.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _bounded(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        if engine.dialect.name == "postgresql":
+            autocommit = dbapi_connection.autocommit
+            dbapi_connection.autocommit = True  # SET outside a transaction: it persists
+            cursor.execute(f"SET lock_timeout = {int(LOCK_WAIT_SECONDS * 1000)}")
+            cursor.execute(f"SET statement_timeout = {int(STATEMENT_SECONDS * 1000)}")
+            cursor.execute("SET idle_in_transaction_session_timeout = "
+                           f"{int(STATEMENT_SECONDS * 1000)}")
+            dbapi_connection.autocommit = autocommit
+        elif engine.dialect.name == "sqlite":
+            cursor.execute(f"PRAGMA busy_timeout = {int(LOCK_WAIT_SECONDS * 1000)}")
+        cursor.close()
+
+    engine.dispose()  # connections opened before (the migration check) go
+
+
+def _open_serving_store(url: str) -> Engine:
+    engine = open_store(url)
+    bound_store_waits(engine)
+    return engine
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the store, start the audit writer, load the state in the background and poll."""
     settings: Settings = app.state.settings
-    engine = await run_in_threadpool(open_store, settings.database_url)
+    engine = await run_in_threadpool(_open_serving_store, settings.database_url)
     holder = StateHolder(engine, settings.mlflow_tracking_uri, app.state.state_loader)
     writer = AuditWriter(engine)
     writer.start()
@@ -137,6 +178,8 @@ def create_app(settings: Settings, *, state_loader: Loader = load_state) -> Fast
     app.state.state_loader = state_loader
     app.state.comparisons = ComparisonCache()
     install_problem_handlers(app)
+    # NUL characters, body limits, authentication before a body is read (serving.guard).
+    app.add_middleware(RequestGuard)
     for router in (dealers.router, health.router, scores.router, models.router,
                    audit.router, users.router, plans.router, lists.router):
         app.include_router(router)

@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import exc as sql_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -148,10 +149,48 @@ async def _parameter_exception(request: Request, exc: Exception) -> ProblemRespo
     )
 
 
-async def _unexpected_exception(request: Request, exc: Exception) -> ProblemResponse:
-    # The traceback goes to the log, never to the client.
+#: What a 503 for an unavailable or stalled store asks clients to wait, in seconds.
+STORE_RETRY_AFTER_SECONDS = 5
+#: Errors meaning the store did not answer (down, stalled past a timeout, out of
+#: connections), as opposed to a fault of this program: a 503, not a 500.
+STORE_UNAVAILABLE = (sql_errors.OperationalError, sql_errors.InterfaceError,
+                     sql_errors.TimeoutError)
+
+
+def store_unavailable_response(request: Request, exc: BaseException) -> ProblemResponse:
+    """503 for a store that did not answer: generic words; the database's to the log."""
+    logger.error("the store failed on %s %s: %s", request.method, request.url.path,
+                 exc, exc_info=exc)
+    return problem_response(
+        request, 503, "The store is unavailable or did not answer in time; try again later.",
+        headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)})
+
+
+def unexpected_response(request: Request, exc: Exception) -> ProblemResponse:
+    """The answer to an exception no handler expected: 503 for the store, else 500.
+
+    Neither quotes the exception (a database's text names tables and statements); the
+    traceback goes to the log.
+    """
+    if isinstance(exc, STORE_UNAVAILABLE):
+        return store_unavailable_response(request, exc)
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(request, 500, "An unexpected error occurred; it has been logged.")
+
+
+def handled_elsewhere(app: Any, exc: Exception) -> bool:
+    """Whether one of ``app``'s own exception handlers (other than the catch-all) takes ``exc``."""
+    handlers = app.exception_handlers
+    return any(cls in handlers for cls in type(exc).__mro__ if cls is not Exception)
+
+
+async def _unexpected_exception(request: Request, exc: Exception) -> ProblemResponse:
+    # Reached only for errors outside an API or page route (those answer in the route and
+    # keep the connection): Starlette re-raises after this answer and the server then
+    # drops the connection, so the answer says so.
+    response = unexpected_response(request, exc)
+    response.headers["Connection"] = "close"
+    return response
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -169,7 +208,10 @@ _DESCRIPTIONS = {
     404: "No such licensee (or resource).",
     409: "Conflict: the resource changed or already exists.",
     422: "A parameter or the body is invalid; `errors` names each field.",
-    503: "No champion model and scored list are loaded yet.",
+    413: "The request body is larger than the limit (docs/security.md); the connection "
+         "closes.",
+    503: "No champion model and scored list are loaded yet, or the store (or its audit "
+         "log) is unavailable or did not answer in time.",
 }
 
 

@@ -29,6 +29,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 
+from serving.deps import authenticate
+from serving.problems import handled_elsewhere, unexpected_response
+
 Model = TypeVar("Model", bound=BaseModel)
 
 
@@ -106,6 +109,10 @@ class ApiRoute(APIRoute):
                 names.add(str(parameter["name"]))
         return frozenset(names)
 
+    def authenticated(self) -> bool:
+        """Whether the operation takes a bearer token (it documents a 401)."""
+        return any(str(status) == "401" for status in self.responses)
+
     def request_only_dependencies(self) -> list[tuple[str | None, Callable[..., Any]]] | None:
         """(parameter name, callable) of each dependency, if the fast path can call them.
 
@@ -156,12 +163,26 @@ class ApiRoute(APIRoute):
 
         # Query strings already found to hold documented names only.
         accepted: set[bytes] = set()
+        authenticated = self.authenticated()
 
         async def handle_documented(request: Request) -> Response:
+            try:
+                return await handle_checked(request)
+            except Exception as error:
+                # An error no handler expects answers here, as problem details, so the
+                # connection stays open (past this point Starlette would answer, re-raise
+                # and the server drop the connection).
+                if handled_elsewhere(request.app, error):
+                    raise
+                return unexpected_response(request, error)
+
+        async def handle_checked(request: Request) -> Response:
             query_string: bytes = request.scope["query_string"]
             if query_string and query_string not in accepted:
                 unknown = [name for name in request.query_params if name not in documented]
                 if unknown:
+                    if authenticated:  # an anonymous caller hears 401 first, as everywhere
+                        await authenticate(request)
                     raise RequestValidationError([
                         {"loc": ("query", name), "type": "extra_forbidden",
                          "msg": "is not a parameter of this operation"}
