@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -42,6 +43,7 @@ from typing import Any
 import pydantic_core
 from sqlalchemy import Engine, insert, select
 
+from data.store import schema
 from serving import tables
 
 logger = logging.getLogger(__name__)
@@ -73,28 +75,63 @@ class AuditEntry:
 
     def values(self, at: dt.datetime) -> tuple[Any, ...]:
         """The entry's values for the columns of ``audit_log``, in ``COLUMNS`` order."""
+        # Never NaN or Infinity in the stored text: it must stay valid JSON.
         detail = pydantic_core.to_json({**self.detail, "served_by": SERVED_BY},
-                                       fallback=str).decode()
+                                       fallback=str, inf_nan_mode="null").decode()
         return (at, self.user_name, self.role, self.action, self.resource[:300],
                 self.model_version, self.as_of, detail)
 
 
 class AuditUnavailable(RuntimeError):
-    """The audit row could not be written, so the action must not be answered."""
+    """The audit row could not be written, so the action must not be answered.
 
+    Its message is generic (it reaches clients in the 503); the store's own error goes to
+    the server log.
+    """
+
+
+#: How long a request waits for its audit row at most, in seconds: past it the row is
+#: withdrawn (if the writer has not started inserting it) and the request refused (503).
+#: A row already being inserted is waited for: its statement is bounded by the store's
+#: own lock and statement timeouts (``LOCK_WAIT_SECONDS``, ``serving.app``).
+AUDIT_WAIT_SECONDS = 5.0
+#: How long an audit insert waits for a lock before it fails (PostgreSQL's lock_timeout,
+#: SQLite's busy timeout), in seconds; shorter than AUDIT_WAIT_SECONDS, so a locked table
+#: fails the insert (nothing committed) before the request gives up.
+LOCK_WAIT_SECONDS = 2.0
+#: Refusal rows kept for a retry while the store cannot take them (then dropped, logged).
+MAX_PENDING_REFUSALS = 10_000
+_UNAVAILABLE = "the row could not be committed"
 
 _STOP = object()
 
 
-def _settle(futures: list[asyncio.Future[None]], error: BaseException | None) -> None:
+class _Item:
+    """One queued row: its driver parameters, its waiter (None for a refusal row) and
+    whether the writer has claimed it for an insert or the request withdrew it."""
+
+    __slots__ = ("claimed", "future", "parameters", "timer", "withdrawn")
+
+    def __init__(self, parameters: Any, future: asyncio.Future[None] | None) -> None:
+        self.parameters = parameters
+        self.future = future
+        self.claimed = False
+        self.withdrawn = False
+        self.timer: asyncio.TimerHandle | None = None
+
+
+def _settle(items: list[_Item], error: BaseException | None) -> None:
     """Resolve the futures of one committed (or failed) batch, on their event loop."""
-    for future in futures:
-        if future.done():
+    for item in items:
+        if item.timer is not None:
+            item.timer.cancel()
+        future = item.future
+        if future is None or future.done():
             continue
         if error is None:
             future.set_result(None)
         else:
-            future.set_exception(AuditUnavailable(str(error)))
+            future.set_exception(AuditUnavailable(_UNAVAILABLE))
 
 
 def _locked(error: BaseException) -> bool:
@@ -104,23 +141,38 @@ def _locked(error: BaseException) -> bool:
         sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
+def refusal(entry: AuditEntry, reason: str) -> AuditEntry:
+    """The row recording that ``entry``'s request was refused (nothing disclosed)."""
+    return dataclasses.replace(entry, action=f"{entry.action}.refused"[:40],
+                               detail={**entry.detail, "refused": reason})
+
+
 class AuditWriter:
     """Commits audit rows in groups, on the event loop (SQLite) or a writer thread.
 
     Each keeps one connection open: checking a pooled connection out and back in (with
     its reset) for every group would cost more than the insert. Start the writer with
     :meth:`start`, stop it with :meth:`close` (which drains the thread's queue).
+
+    A request waits at most ``wait_seconds`` for its row; when the row cannot be written
+    the request is refused and a refusal row (action ``<action>.refused``) is queued in
+    its place, retried until the store takes it, so the log records a refusal, never a
+    served read that was not answered.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, wait_seconds: float = AUDIT_WAIT_SECONDS) -> None:
         self.engine = engine
-        self._pending: dict[asyncio.AbstractEventLoop, list[tuple[Any, asyncio.Future[None]]]] = {}
+        self.wait_seconds = wait_seconds
+        self._pending: dict[asyncio.AbstractEventLoop, list[_Item]] = {}
         self._inline_connection: Any = None
         #: Rows committed by this writer since it was made.
         self.rows_written = 0
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._connection: Any = None  # a DBAPI connection, held by the writer thread
+        # Claiming (writer thread) and withdrawing (event loop) an item exclude each other.
+        self._claims = threading.Lock()
+        self._refusals: list[_Item] = []  # refusal rows the store has not taken yet
         # SQLAlchemy writes the statement and converts the values (its own bind
         # processors); the thread then runs it on the DBAPI cursor, which costs a fraction
         # of a Core execute per batch (measured: ~100 us less, on every audited request).
@@ -166,40 +218,74 @@ class AuditWriter:
         if self.inline:
             cursor = connection.cursor()
             cursor.execute(f"PRAGMA wal_autocheckpoint={int(CHECKPOINT_PAGES)}")
-            if busy_timeout_ms is not None:
-                cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            if busy_timeout_ms is None:
+                busy_timeout_ms = int(LOCK_WAIT_SECONDS * 1000)
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             cursor.close()
         return connection
 
     async def write(self, entry: AuditEntry) -> None:
         """Commit ``entry`` (with the rows queued beside it); raise AuditUnavailable if not.
 
-        Call it on the event loop, right before answering.
+        Call it on the event loop, right before answering. On AuditUnavailable the row is
+        not committed and a refusal row is queued instead.
         """
-        await self._submit(entry)
+        try:
+            await self._submit(entry)
+        except AuditUnavailable:
+            self._refuse(entry)
+            raise
+
+    def _refuse(self, entry: AuditEntry) -> None:
+        """Queue the refusal row of ``entry`` (nobody waits for it)."""
+        logger.warning("refused %s %s by %s: the audit log is unavailable", entry.action,
+                       entry.resource, entry.user_name)
+        item = _Item(self._parameters(refusal(entry, "the audit log was unavailable")), None)
+        if self._thread is None:
+            with contextlib.suppress(Exception):
+                self._commit([item.parameters])
+            return
+        self._queue.put(item)
+
+    def _expire(self, item: _Item) -> None:
+        """On the loop, ``wait_seconds`` after queueing: withdraw the row unless it is being
+        inserted (then its outcome, bounded by the store's timeouts, settles it)."""
+        with self._claims:
+            if item.claimed:
+                return
+            item.withdrawn = True
+        if item.future is not None and not item.future.done():
+            item.future.set_exception(AuditUnavailable(
+                f"the audit log did not answer within {self.wait_seconds:g} s"))
+
+    def _enqueue(self, item: _Item, loop: asyncio.AbstractEventLoop) -> None:
+        """Hand ``item`` to the writer thread, bounded by ``wait_seconds``."""
+        item.timer = loop.call_later(self.wait_seconds, self._expire, item)
+        self._queue.put(item)
 
     def _submit(self, entry: AuditEntry) -> asyncio.Future[None]:
         """Queue ``entry``; the future completes once it is committed (AuditUnavailable if not)."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        parameters = self._parameters(entry)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        item = _Item(self._parameters(entry), future)
         if self._thread is None:
             # No writer thread (e.g. an app used without its lifespan): write in place.
             try:
-                self._commit([parameters])
-            except Exception as error:
-                future.set_exception(AuditUnavailable(str(error)))
+                self._commit([item.parameters])
+            except Exception:
+                logger.exception("could not write an audit row")
+                future.set_exception(AuditUnavailable(_UNAVAILABLE))
             else:
                 future.set_result(None)
             return future
         if self.inline:
-            loop = future.get_loop()
             pending = self._pending.setdefault(loop, [])
-            pending.append((parameters, future))
+            pending.append(item)
             if len(pending) == 1:
                 # Next loop iteration: every request this iteration submits shares it.
                 loop.call_soon(self._flush_inline, loop)
             return future
-        self._queue.put((parameters, future))
+        self._enqueue(item, loop)
         return future
 
     def _flush_inline(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -215,7 +301,7 @@ class AuditWriter:
         try:
             if self._inline_connection is None:
                 self._inline_connection = self._connect(busy_timeout_ms=0)
-            self._insert(self._inline_connection, [parameters for parameters, _ in batch])
+            self._insert(self._inline_connection, [item.parameters for item in batch])
         except Exception as error:
             # Only locked: the insert was rolled back and the connection is fine to keep
             # (reopening it on the loop would cost more); anything else, start afresh.
@@ -225,9 +311,9 @@ class AuditWriter:
                     with contextlib.suppress(Exception):
                         connection.invalidate()
             for item in batch:
-                self._queue.put(item)
+                self._enqueue(item, loop)
             return
-        _settle([future for _, future in batch], None)
+        _settle(batch, None)
 
     def _parameters(self, entry: AuditEntry) -> dict[str, Any] | tuple[Any, ...]:
         """The driver's parameters for ``entry``, stamped now."""
@@ -269,12 +355,16 @@ class AuditWriter:
                 connection.invalidate()
             raise
 
-    def _take_batch(self) -> tuple[list[tuple[Any, Any]], bool]:
-        """Block for one item, then take whatever else is queued; (batch, stop)."""
-        batch: list[tuple[Any, Any]] = []
+    def _take_batch(self) -> tuple[list[_Item], bool]:
+        """Block for one item (a second, if refusals wait for a retry), then take whatever
+        else is queued, and claim the rows not withdrawn; (batch, stop)."""
+        batch: list[_Item] = []
         stopping = False
-        item = self._queue.get()
-        while True:
+        try:
+            item = self._queue.get(timeout=1.0) if self._refusals else self._queue.get()
+        except queue.Empty:
+            item = None
+        while item is not None:
             if item is _STOP:
                 stopping = True
             else:
@@ -285,7 +375,12 @@ class AuditWriter:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
-        return batch, stopping
+        with self._claims:
+            batch = [item for item in batch if not item.withdrawn]
+            for item in batch:
+                item.claimed = True
+        retry, self._refusals = self._refusals, []
+        return retry + batch, stopping
 
     def _run(self) -> None:
         stopping = False
@@ -295,17 +390,24 @@ class AuditWriter:
                 continue
             error: BaseException | None = None
             try:
-                self._commit([row for row, _ in batch])
+                self._commit([item.parameters for item in batch])
             except Exception as failure:  # the store is down: every waiter hears it
                 logger.exception("could not write %d audit rows", len(batch))
                 error = failure
+                refusals = [item for item in batch if item.future is None]
+                kept = refusals[-MAX_PENDING_REFUSALS:]
+                if len(kept) < len(refusals):
+                    logger.error("dropped %d refusal rows the store did not take",
+                                 len(refusals) - len(kept))
+                self._refusals = kept
             # One wake-up per event loop and batch, not one per row.
-            futures: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
-            for _, waiter in batch:
-                futures.setdefault(waiter.get_loop(), []).append(waiter)
-            for loop, waiting in futures.items():
+            waiting: dict[asyncio.AbstractEventLoop, list[_Item]] = {}
+            for item in batch:
+                if item.future is not None:
+                    waiting.setdefault(item.future.get_loop(), []).append(item)
+            for loop, items in waiting.items():
                 with contextlib.suppress(RuntimeError):  # a closed loop has no one waiting
-                    loop.call_soon_threadsafe(_settle, waiting, error)
+                    loop.call_soon_threadsafe(_settle, items, error)
         if self._connection is not None:
             with contextlib.suppress(Exception):
                 self._connection.close()
@@ -355,3 +457,86 @@ def read_audit_log(
             record["detail"] = {"text": record["detail"]}
         result.append(record)
     return result
+
+
+#: Rows a division-limited reader's page scans at most before it stops and hands out a
+#: cursor (its page may then hold fewer than ``limit`` rows; the next page goes on).
+AUDIT_SCAN_ROWS = 5000
+
+
+def row_division(detail: Mapping[str, Any], divisions: Mapping[str, str | None]) -> str | None:
+    """The field division an audit row is about, or None for a row of national scope.
+
+    A row naming a licensee (``license_number``) is about that licensee's division
+    (``divisions``: license number -> division, from the dealers table); else a row of
+    a list, plan or comparison is about the division it was narrowed to
+    (``filters.field_division`` or ``field_division``). Every other row (an unfiltered
+    list, a plan overview, a reload, a user created) is national.
+    """
+    number = detail.get("license_number")
+    if isinstance(number, str):
+        return divisions.get(number)
+    filters = detail.get("filters")
+    if isinstance(filters, Mapping) and isinstance(filters.get("field_division"), str):
+        return str(filters["field_division"])
+    division = detail.get("field_division")
+    return division if isinstance(division, str) else None
+
+
+def _divisions_of(engine: Engine, numbers: set[str]) -> dict[str, str | None]:
+    """The field division of each named licensee the store knows."""
+    if not numbers:
+        return {}
+    dealers = schema.dealers
+    statement = select(dealers.c.license_number, dealers.c.field_division).where(
+        dealers.c.license_number.in_(sorted(numbers)))
+    with engine.connect() as connection:
+        return {str(row[0]): row[1] for row in connection.execute(statement)}
+
+
+def read_audit_page(
+    engine: Engine,
+    *,
+    field_division: str | None,
+    user_name: str | None = None,
+    action: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    before_event_id: int | None = None,
+    limit: int = 100,
+) -> tuple[list[dict[str, Any]], int | None]:
+    """A page of the audit log for a reader limited to ``field_division`` (None: all).
+
+    Returns the rows, newest first, and the event id the next page continues before
+    (None at the end). A division-limited reader sees only the rows about their division
+    (:func:`row_division`); rows of other divisions and of national scope are left out,
+    scanning at most AUDIT_SCAN_ROWS rows per page.
+    """
+    if field_division is None:
+        rows = read_audit_log(engine, user_name=user_name, action=action, since=since,
+                              until=until, before_event_id=before_event_id, limit=limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return rows, (int(rows[-1]["event_id"]) if more and rows else None)
+    kept: list[dict[str, Any]] = []
+    scanned = 0
+    cursor = before_event_id
+    batch_size = min(max(limit * 4, 200), 1000)
+    while scanned < AUDIT_SCAN_ROWS:
+        batch = read_audit_log(engine, user_name=user_name, action=action, since=since,
+                               until=until, before_event_id=cursor, limit=batch_size)
+        if not batch:
+            return kept, None
+        numbers = {str(row["detail"]["license_number"]) for row in batch
+                   if isinstance(row["detail"].get("license_number"), str)}
+        divisions = _divisions_of(engine, numbers)
+        for row in batch:
+            scanned += 1
+            cursor = int(row["event_id"])
+            if row_division(row["detail"], divisions) == field_division:
+                kept.append(row)
+                if len(kept) == limit:
+                    return kept, cursor
+        if len(batch) < batch_size:
+            return kept, None
+    return kept, cursor

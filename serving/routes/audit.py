@@ -1,4 +1,8 @@
-"""``GET /api/v1/audit``: the audit log, newest first."""
+"""``GET /api/v1/audit``: the audit log, newest first.
+
+A supervisor limited to a field division reads only the rows about that division (see
+``serving.audit.row_division``; docs/security.md, "Who may see what").
+"""
 
 from __future__ import annotations
 
@@ -8,23 +12,45 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 
-from serving.audit import read_audit_log
-from serving.deps import EngineDep, HolderDep, require_supervisor, utc
+from serving.audit import read_audit_page
+from serving.deps import EngineDep, HolderDep, SupervisorDep, require_supervisor, utc
 from serving.problems import problem_responses
 from serving.query import ApiRoute
 from serving.schemas import AuditEntryPublic, AuditPagePublic
 
+#: The largest event id (the column is a 32-bit integer on PostgreSQL).
+MAX_EVENT_ID = 2**31 - 1
+#: ISO 8601 as the API promises it: a date, optionally a time and an offset.
+_ISO_DATE_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?([Zz]|[+-]\d{2}:?\d{2})?")
+
 
 def _iso_only(value: object) -> object:
-    # pydantic would read a bare number as Unix time; the schema promises ISO 8601 text.
-    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+(\.\d*)?\s*", value):
+    # pydantic would read a bare number (1.5e3 too) as Unix time; the schema promises ISO.
+    if not isinstance(value, str) or not _ISO_DATE_TIME.fullmatch(value.strip()):
         raise ValueError("expected an ISO 8601 date-time such as 2024-01-31T00:00:00Z")
+    return value.strip()
+
+
+def _in_utc_range(value: dt.datetime) -> dt.datetime:
+    # 0001-01-01T00:00:00+01:00 is a valid date-time whose UTC instant is before year 1.
+    try:
+        return utc(value) or value
+    except OverflowError:
+        raise ValueError("is out of range: its UTC instant is before year 1 or after "
+                         "year 9999") from None
+
+
+def _event_id(value: str) -> str:
+    if int(value) > MAX_EVENT_ID:
+        raise ValueError(f"is out of range (at most {MAX_EVENT_ID})")
     return value
 
 
-IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_only)]
+IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_only), AfterValidator(_in_utc_range)]
+EventCursor = Annotated[str, AfterValidator(_event_id)]
 
 router = APIRouter(
     dependencies=[Depends(require_supervisor)],
@@ -36,6 +62,7 @@ router = APIRouter(
 async def audit_log(
     engine: EngineDep,
     holder: HolderDep,
+    caller: SupervisorDep,
     user_name: Annotated[str | None, Query(alias="user", min_length=1, max_length=100)] = None,
     action: Annotated[str | None, Query(min_length=1, max_length=40)] = None,
     since: Annotated[IsoDateTime | None, Query(description="From (ISO 8601; UTC if no offset).")
@@ -43,26 +70,27 @@ async def audit_log(
     until: Annotated[IsoDateTime | None, Query(description="Before (ISO 8601; UTC if no offset).")
                      ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$",
-                                        description="next_cursor of the last page.")] = None,
+    cursor: Annotated[EventCursor | None, Query(
+        pattern=r"^[0-9]{1,10}$", description="next_cursor of the last page.")] = None,
 ) -> AuditPagePublic:
-    """Who read which list, export, dealer, explanation or what-if, when, under which model."""
+    """Who read which list, export, dealer, explanation or what-if, when, under which model.
+
+    A supervisor limited to a field division sees only the rows about that division: a
+    page may then hold fewer than ``limit`` rows while ``next_cursor`` goes on.
+    """
     # In UTC: PostgreSQL compares instants, and SQLite's stored text is UTC wall time
     # (SQLAlchemy writes an aware datetime's fields, so UTC in, UTC compared).
-    bounds = [utc(value) for value in (since, until)]
-    rows = await run_in_threadpool(
-        lambda: read_audit_log(
-            engine, user_name=user_name, action=action,
-            since=bounds[0], until=bounds[1],
-            before_event_id=int(cursor) if cursor else None, limit=limit + 1,
+    rows, next_before = await run_in_threadpool(
+        lambda: read_audit_page(
+            engine, field_division=caller.user.division, user_name=user_name, action=action,
+            since=since, until=until, before_event_id=int(cursor) if cursor else None,
+            limit=limit,
         )
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
     items = [AuditEntryPublic.model_validate({**row, "at": utc(row["at"])}) for row in rows]
     state = holder.current
     return AuditPagePublic(
         model_version=state.model_version if state else None,
         as_of=state.as_of if state else None,
-        next_cursor=str(items[-1].event_id) if more and items else None, items=items,
+        next_cursor=str(next_before) if next_before is not None else None, items=items,
     )

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
+from serving.access import hidden_from
 from serving.dealers import read_dealer, read_profile
 from serving.deps import (
     EngineDep,
@@ -123,9 +124,8 @@ async def dealer(
 ) -> DealerPublic:
     """A licensee's profile, current score and rank, score history and recent inspections."""
     profile = await run_in_threadpool(read_profile, engine, license_number)
-    if profile is None:
-        raise HTTPException(404, f"no licensee {license_number!r}")
-    caller.check_division(profile.field_division)
+    if profile is None or hidden_from(caller.user, profile.field_division):
+        raise HTTPException(404, f"no licensee {license_number!r}")  # the same either way
     page = await run_in_threadpool(read_dealer, engine, serving, profile)
     await caller.record("dealer.read", f"/api/v1/dealers/{license_number}", serving,
                         {"license_number": license_number})
@@ -152,12 +152,15 @@ async def explanation(
     license_number = path.license_number
     table = serving.explanations
     row = table.positions.get(license_number)
-    if row is None:
-        known = await run_in_threadpool(read_profile, engine, license_number)
+    if row is None or hidden_from(caller.user, table.field_divisions[row]):
+        # Another division's licensee answers as an unknown one (serving.access).
+        known = None if row is not None else await run_in_threadpool(
+            read_profile, engine, license_number)
+        listed_elsewhere = known is not None and not hidden_from(caller.user,
+                                                                 known.field_division)
         where = (f"is not on the list scored by model version {serving.model_version} as of "
-                 f"{serving.as_of}") if known else "does not exist"
+                 f"{serving.as_of}") if listed_elsewhere else "does not exist"
         raise HTTPException(404, f"licensee {license_number!r} {where}")
-    caller.check_division(table.field_divisions[row])
     body = explanation_json(serving, license_number)
     assert body is not None  # the row exists
     await caller.record("explanation.read", f"/api/v1/dealers/{license_number}/explanation",

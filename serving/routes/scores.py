@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 from fastapi.concurrency import run_in_threadpool
 
+from serving.access import hidden_from
 from serving.deps import ServingStateDep, SupervisorDep
 from serving.explain import what_if
 from serving.problems import problem_responses
@@ -28,10 +29,10 @@ async def score_what_if(
     among the list being served.
     """
     row = serving.explanations.positions.get(body.license_number)
-    if row is None:
+    # Another division's licensee answers as an unlisted one (serving.access).
+    if row is None or hidden_from(caller.user, serving.explanations.field_divisions[row]):
         raise HTTPException(404, f"licensee {body.license_number!r} is not on the list scored "
                                  f"by model version {serving.model_version} as of {serving.as_of}")
-    caller.check_division(serving.explanations.field_divisions[row])
     # The model runs here (the only request that calls it): off the event loop.
     result = await run_in_threadpool(what_if, serving, body.license_number, body.changes)
     assert result is not None  # the row exists

@@ -59,8 +59,12 @@ def test_a_failed_commit_reaches_every_waiter_and_the_writer_recovers(store_url:
         assert asyncio.run(_write_all(writer, range(20, 25))) == [None] * 5
     finally:
         writer.close()
-    rows = read_audit_log(engine, user_name="writer_test")
+    rows = read_audit_log(engine, user_name="writer_test", action="explanation.read")
     assert sorted(row["detail"]["n"] for row in rows) == list(range(20, 25))
+    # Each refused write left a refusal row instead, written once the table was back.
+    refused = read_audit_log(engine, user_name="writer_test", action="explanation.read.refused")
+    assert sorted(row["detail"]["n"] for row in refused) == list(range(20))
+    assert {row["detail"]["refused"] for row in refused} == {"the audit log was unavailable"}
     engine.dispose()
 
 
