@@ -18,6 +18,7 @@ from models.registry import log_monitoring_run
 from monitoring.monitor import MonitorError, flat_metrics
 from monitoring.monitor import monitor as monitor_figures
 from monitoring.report import write_report
+from monitoring.results import store_result
 from synthetic.outcomes import (
     DEFAULT_INSPECTED_SHARE,
     OutcomeError,
@@ -43,6 +44,8 @@ def monitor(
     engine = open_store(settings.database_url)
     try:
         output = monitor_figures(engine, settings.mlflow_tracking_uri, day)
+        # Stored for the monitoring and enforcement pages (monitoring.results).
+        store_result(engine, output, dt.datetime.now(dt.UTC))
     except MonitorError as error:
         raise fail(str(error)) from error
     finally:

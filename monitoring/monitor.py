@@ -32,6 +32,7 @@ from monitoring.drift import (
     first_known_event,
     no_history_share,
 )
+from monitoring.enforcement import enforcement_figures
 from monitoring.estimate import estimate_serious_rate
 from monitoring.figures import Interval, rate_ratio, wilson
 from monitoring.outcomes import (
@@ -44,7 +45,8 @@ from monitoring.outcomes import (
 )
 from planning.design import EXPLORATION, RISK, SELECTION_PATHS
 from planning.estimate import naive_rate
-from planning.plans import PlanInfo, read_plan_rows, stored_plans
+from planning.marks import marks_frame, read_marks
+from planning.plans import MARK_REASONS, PlanInfo, read_plan_rows, stored_plans
 from scoring.lists import latest_list, read_score_list
 
 #: Score bands of the field calibration (calibrated score, right-closed).
@@ -73,6 +75,11 @@ def path_figures(linked: pd.DataFrame) -> dict[str, Any]:
     serious = linked["serious"].to_numpy(dtype=bool) & inspected
     status = linked["status"].to_numpy(dtype=object)
     hits, seen = int(serious.sum()), int(inspected.sum())
+    reasons = (linked["mark_reason"].to_numpy(dtype=object) if "mark_reason" in linked
+               else np.full(len(linked), None, dtype=object))
+    marked = np.array([not pd.isna(reason) for reason in reasons], dtype=bool)
+    by_reason = {reason: int(((reasons == reason) & marked & ~inspected).sum())
+                 for reason in MARK_REASONS}
     return {
         "planned": len(linked),
         "inspected": seen,
@@ -81,6 +88,12 @@ def path_figures(linked: pd.DataFrame) -> dict[str, Any]:
         "pending": _count(linked, status == PENDING),
         "not_inspected": _count(linked, status == NOT_INSPECTED),
         "hit_rate": wilson(hits, seen).as_dict(),
+        # Inspected and found nothing serious, beside the licensees an inspector marked
+        # "not inspected" (by reason): the two are never mixed (docs/monitoring.md).
+        "inspected_not_serious": seen - hits,
+        "marked_not_inspected": int((marked & ~inspected).sum()),
+        "marked_not_inspected_by_reason": by_reason,
+        "marked_but_inspected": int((marked & inspected).sum()),
     }
 
 
@@ -237,6 +250,7 @@ def monitor(engine: Engine, tracking_uri: str, as_of: dt.date) -> dict[str, Any]
                            "DATE --out FILE` first")
     plans.sort(key=lambda plan: (plan.as_of, plan.plan_id))
     plan_rows = {plan.plan_id: read_plan_rows(engine, plan.plan_id) for plan in plans}
+    marks = read_marks(engine)
     listing = latest_list(engine, model_version=model.version, servable=True,
                           on_or_before=model.trained_as_of)
     reference_list = (read_score_list(engine, listing.list_id)
@@ -245,7 +259,8 @@ def monitor(engine: Engine, tracking_uri: str, as_of: dt.date) -> dict[str, Any]
     tables = load_tables(engine, known_before=as_of)  # the columnar read, last
 
     inspections = tables.inspections
-    linked = {plan.plan_id: link_outcomes(plan, plan_rows[plan.plan_id], inspections, as_of)
+    linked = {plan.plan_id: link_outcomes(plan, plan_rows[plan.plan_id], inspections, as_of,
+                                          marks_frame(marks, plan.plan_id))
               for plan in plans}
     plan_output = [plan_figures(plan, linked[plan.plan_id], as_of) for plan in plans]
     field = calibration([linked[p.plan_id] for p in plans if p.model_version == model.version])
@@ -291,6 +306,7 @@ def monitor(engine: Engine, tracking_uri: str, as_of: dt.date) -> dict[str, Any]
         "training_inspections": model.training_inspections,
         "retrain_recommended": bool(reasons),
         "reasons": reasons,
+        "enforcement": enforcement_figures(tables, list(linked.values()), as_of),
     }
 
 
@@ -308,7 +324,7 @@ def flat_metrics(output: dict[str, Any]) -> dict[str, float]:
         prefix = f"plan{plan['plan_id']}"
         for path, figures in plan["by_selection"].items():
             for key in ("planned", "inspected", "serious", "predicted_serious", "pending",
-                        "not_inspected"):
+                        "not_inspected", "marked_not_inspected"):
                 put(f"{prefix}_{path}_{key}", figures[key])
             put(f"{prefix}_{path}_hit_rate", figures["hit_rate"]["value"])
         for key in ("value", "ci_low", "ci_high"):

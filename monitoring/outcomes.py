@@ -42,6 +42,7 @@ def window_closed(plan: PlanInfo, as_of: dt.date) -> bool:
 
 def link_outcomes(
     plan: PlanInfo, rows: pd.DataFrame, inspections: pd.DataFrame, as_of: dt.date,
+    marks: pd.Series | None = None,
 ) -> pd.DataFrame:
     """One row per planned licensee with what the field found by ``as_of``.
 
@@ -49,7 +50,10 @@ def link_outcomes(
     ``inspections`` the contract's inspections (only those known before ``as_of`` are
     used). Adds ``inspected`` (bool), ``serious`` (bool, False when not inspected),
     ``inspection_id``, ``inspection_date``, ``outcome`` and ``status`` (``inspected``,
-    ``pending`` or ``not_inspected``).
+    ``pending`` or ``not_inspected``) and ``mark_reason``: the reason an inspector marked
+    the licensee "not inspected" (``marks``, reasons by license number; None when
+    unmarked). A mark never changes ``status``: a marked licensee that was inspected all
+    the same counts as inspected, and monitoring counts marked licensees separately.
     """
     day = pd.Timestamp(as_of)
     dates = pd.to_datetime(inspections["inspection_date"])
@@ -75,6 +79,10 @@ def link_outcomes(
     linked["serious"] = matched["outcome"].isin(SERIOUS_OUTCOMES).to_numpy(dtype=bool)
     waiting = NOT_INSPECTED if window_closed(plan, as_of) else PENDING
     linked["status"] = np.where(linked["inspected"], INSPECTED, waiting)
+    reasons = marks if marks is not None else pd.Series(dtype=object)
+    found_reasons = reasons.reindex(linked["license_number"]).to_numpy(dtype=object)
+    linked["mark_reason"] = pd.Series([None if pd.isna(r) else str(r) for r in found_reasons],
+                                      index=linked.index, dtype=object)
     return linked
 
 

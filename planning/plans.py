@@ -21,6 +21,7 @@ from sqlalchemy import (
     Engine,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Integer,
     String,
     Table,
@@ -73,6 +74,34 @@ plan_rows = Table(
     Column("selection_probability", Float, nullable=False),
     Column("score", Float, nullable=False),
     Column("priority", Integer, nullable=False),
+)
+
+#: Why an inspector marks a planned licensee "not inspected" (the API's and page's values).
+MARK_REASONS = {
+    "out_of_business": "out of business",
+    "refused": "refused the inspection",
+    "moved": "moved away",
+    "deferred": "deferred to a later period",
+}
+#: The longest free-text note a mark may carry, in characters.
+MARK_NOTE_MAX_LENGTH = 500
+
+#: An inspector's mark on a planned licensee: not inspected, and why. One per plan row (a
+#: new mark replaces the old one; every mark and unmark is in the audit log). The plan
+#: rows themselves never change: a mark is a fact about the field, not about the plan.
+plan_marks = Table(
+    "plan_marks",
+    metadata,
+    Column("plan_id", Integer, primary_key=True),
+    Column("license_number", String(32), primary_key=True),
+    Column("field_division", String(100), nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("note", String(MARK_NOTE_MAX_LENGTH)),
+    Column("marked_by", String(100), nullable=False),
+    Column("marked_at", DateTime(timezone=True), nullable=False),
+    ForeignKeyConstraint(["plan_id", "license_number"],
+                         ["plan_rows.plan_id", "plan_rows.license_number"],
+                         ondelete="CASCADE"),
 )
 
 #: The plan CSV's columns: the contract's first, then what an inspector reads.

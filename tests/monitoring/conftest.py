@@ -9,11 +9,13 @@ the same world there and scores it with the same champion (no second training).
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -25,6 +27,8 @@ from data.settings import get_settings
 from data.store import open_store
 from data.store.read import read_tables
 from data.truth_files import default_truth_path
+from monitoring.outcomes import GRACE_DAYS
+from planning.marks import set_mark
 from scoring.lists import latest_list, read_score_list
 from scoring.score import ScoredList
 from synthetic import GeneratorConfig, generate_world, true_serious_probability, write_world
@@ -157,3 +161,115 @@ def scored_world(trained_world: TrainedWorld, tmp_path_factory: pytest.TempPathF
         finally:
             get_settings.cache_clear()
     yield scored_list, frames
+
+
+#: The cycle's monitoring date: the plan's whole window (a year plus grace) is known.
+AFTER = AS_OF + dt.timedelta(days=365 + GRACE_DAYS + 1)
+#: An earlier monitoring date, while the plan was still running (a second point in time).
+MIDWAY = AS_OF + dt.timedelta(days=200)
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """A store that went through the whole cycle, monitored twice, with some marks."""
+
+    url: str
+    home: Path
+    tracking_uri: str
+    plan: pd.DataFrame
+    outcomes: pd.DataFrame  # the ingested inspections
+    monitor: dict[str, Any]
+    report: Path
+    #: The "not inspected" marks set before monitoring: license number -> reason.
+    marks: dict[str, str]
+    #: Tokens of the users added to the cycle's store, by name.
+    tokens: dict[str, str]
+    #: The field division of the division-bound inspector, and one of another division.
+    division: str
+    other_division: str
+
+
+def _set_marks(url: str, plan: pd.DataFrame, outcomes: pd.DataFrame) -> dict[str, str]:
+    """Marks on some uninspected planned licensees of each path, and one inspected one."""
+    engine = open_store(url)
+    at = dt.datetime(2024, 6, 1, tzinfo=dt.UTC)
+    inspected = set(outcomes["license_number"])
+    marks: dict[str, str] = {}
+    reasons = ["refused", "out_of_business", "moved", "deferred", "refused"]
+    try:
+        for path in ("risk", "exploration"):
+            rows = plan[plan["selected_by"] == path]
+            missed = [n for n in rows["license_number"] if n not in inspected][:len(reasons)]
+            for number, reason in zip(missed, reasons, strict=False):
+                marks[number] = reason
+        seen = next(n for n in plan["license_number"] if n in inspected)
+        marks[seen] = "deferred"  # marked, then inspected all the same
+        for number, reason in marks.items():
+            set_mark(engine, int(plan["plan_id"].iloc[0]), number, reason=reason,
+                     note=f"test note for {reason}", marked_by="field-inspector",
+                     marked_at=at)
+    finally:
+        engine.dispose()
+    return marks
+
+
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgres",
+                                                               marks=pytest.mark.postgres)])
+def cycle_store_url(request: pytest.FixtureRequest,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh store URL per backend for the session's cycle."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('cycle-store') / 'store.db'}"
+        return
+    if os.environ.get("DEALER_RISK_SKIP_POSTGRES") == "1":
+        pytest.skip("DEALER_RISK_SKIP_POSTGRES=1")
+    admin: Engine = request.getfixturevalue("postgres_admin")
+    schema = f"dr_cyc_{os.getpid()}_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    yield f"{POSTGRES_ADMIN_URL.split('?')[0]}?options=-csearch_path%3D{schema}"
+    with admin.connect() as connection:
+        connection.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE pid <> pg_backend_pid() AND query ILIKE :pattern"), {"pattern": f"%{schema}%"})
+        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
+@pytest.fixture(scope="session")
+def cycle(trained_world: TrainedWorld, cycle_store_url: str,
+          tmp_path_factory: pytest.TempPathFactory) -> Cycle:
+    """The session world through the whole cycle on each store, once per backend:
+    score, plan, outcomes drawn from the truth and ingested, marks, ``monitor`` midway and
+    after the plan's window, ``report``, and users to sign in with."""
+    root = tmp_path_factory.mktemp("cycle")
+    with pytest.MonkeyPatch.context() as patch:
+        use_store(patch, trained_world, cycle_store_url)
+        try:
+            invoke("ingest", str(trained_world.world))
+            invoke("score", "--as-of", AS_OF.isoformat(), "--out", str(root / "scores.csv"))
+            invoke("plan", "--as-of", AS_OF.isoformat(), "--out", str(root / "plan.csv"),
+                   "--exploration-share", "0.3", "--seed", "11")
+            invoke("simulate-outcomes", str(root / "plan.csv"), "--world",
+                   str(trained_world.world), "--out", str(root / "outcomes"), "--seed", "3")
+            invoke("ingest", str(root / "outcomes"))
+            plan = pd.read_csv(root / "plan.csv", dtype=str)
+            outcomes = pd.read_csv(root / "outcomes" / "inspections.csv", dtype=str)
+            marks = _set_marks(cycle_store_url, plan, outcomes)
+            invoke("monitor", "--as-of", MIDWAY.isoformat(), "--no-log")
+            output = json.loads(invoke("monitor", "--as-of", AFTER.isoformat()))
+            invoke("report", "--as-of", AFTER.isoformat(), "--out", str(root / "report"))
+            divisions = plan["field_division"].value_counts()
+            division, other = str(divisions.index[0]), str(divisions.index[1])
+            tokens = {}
+            for name, spec in {"supervisor": ("supervisor",), "inspector": ("inspector",),
+                               "division_inspector": ("inspector", division)}.items():
+                args = ["users", "add", name, "--role", spec[0]]
+                if len(spec) > 1:
+                    args += ["--division", spec[1]]
+                tokens[name] = invoke(*args).strip().splitlines()[-1]
+        finally:
+            get_settings.cache_clear()
+    return Cycle(url=cycle_store_url, home=trained_world.home,
+                 tracking_uri=trained_world.tracking_uri, plan=plan, outcomes=outcomes,
+                 monitor=output, report=root / "report", marks=marks, tokens=tokens,
+                 division=division, other_division=other)

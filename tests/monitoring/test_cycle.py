@@ -8,52 +8,17 @@ suppressed aggregates and nothing that identifies a licensee.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
 
 from data.store import open_store
 from data.store.read import read_tables
-from monitoring.outcomes import GRACE_DAYS
 from monitoring.report import COUNT_COLUMNS, MIN_DENOMINATOR, RATES, SMALL_COUNT, SUPPRESSED
-from tests.monitoring.conftest import AS_OF, TrainedWorld, invoke, use_store
-
-AFTER = AS_OF + dt.timedelta(days=365 + GRACE_DAYS + 1)
-
-
-@dataclass(frozen=True)
-class Cycle:
-    url: str
-    plan: pd.DataFrame
-    outcomes: pd.DataFrame  # the ingested inspections
-    monitor: dict[str, Any]
-    report: Path
-
-
-@pytest.fixture(scope="module")
-def cycle(trained_world: TrainedWorld, module_store_url: str,
-          tmp_path_factory: pytest.TempPathFactory) -> Cycle:
-    root = tmp_path_factory.mktemp("cycle")
-    with pytest.MonkeyPatch.context() as patch:
-        use_store(patch, trained_world, module_store_url)
-        invoke("ingest", str(trained_world.world))
-        invoke("score", "--as-of", AS_OF.isoformat(), "--out", str(root / "scores.csv"))
-        invoke("plan", "--as-of", AS_OF.isoformat(), "--out", str(root / "plan.csv"),
-               "--exploration-share", "0.3", "--seed", "11")
-        invoke("simulate-outcomes", str(root / "plan.csv"), "--world", str(trained_world.world),
-               "--out", str(root / "outcomes"), "--seed", "3")
-        invoke("ingest", str(root / "outcomes"))
-        output = json.loads(invoke("monitor", "--as-of", AFTER.isoformat()))
-        invoke("report", "--as-of", AFTER.isoformat(), "--out", str(root / "report"))
-    return Cycle(url=module_store_url, plan=pd.read_csv(root / "plan.csv", dtype=str),
-                 outcomes=pd.read_csv(root / "outcomes" / "inspections.csv", dtype=str),
-                 monitor=output, report=root / "report")
+from tests.monitoring.conftest import AFTER, MIDWAY, Cycle
 
 
 def test_monitor_reports_exactly_the_ingested_counts_per_path(cycle: Cycle) -> None:
@@ -159,3 +124,71 @@ def test_no_license_number_business_name_or_address_appears_in_the_report(
     found = [place for place in places
              if re.search(rf"(?<![\w.,]){re.escape(place)}(?![\w.,])", shown)]
     assert not found, found[:5]
+
+
+def test_marked_licensees_are_counted_apart_from_inspections_that_found_nothing(
+    cycle: Cycle,
+) -> None:
+    (plan,) = cycle.monitor["plans"]
+    inspected = set(cycle.outcomes["license_number"])
+    paths = dict(zip(cycle.plan["license_number"], cycle.plan["selected_by"], strict=True))
+    divisions = dict(zip(cycle.plan["license_number"], cycle.plan["field_division"],
+                         strict=True))
+    for path in ("risk", "exploration"):
+        figures = plan["by_selection"][path]
+        ours = {n: r for n, r in cycle.marks.items() if paths[n] == path and n not in inspected}
+        assert ours, path  # the fixture marked some licensees of each path
+        assert figures["marked_not_inspected"] == len(ours)
+        assert figures["marked_not_inspected_by_reason"] == {
+            reason: sum(r == reason for r in ours.values())
+            for reason in ("out_of_business", "refused", "moved", "deferred")}
+        assert figures["inspected_not_serious"] == figures["inspected"] - figures["serious"]
+        # A mark never turns an unmarked count into another: status counts are unchanged.
+        assert figures["not_inspected"] == figures["planned"] - figures["inspected"]
+    assert sum(f["marked_but_inspected"] for f in plan["by_selection"].values()) == 1
+    for row in plan["by_division"]:
+        expected = sum(1 for n in cycle.marks if n not in inspected
+                       and paths[n] == row["selected_by"]
+                       and divisions[n] == row["field_division"])
+        assert row["marked_not_inspected"] == expected
+
+
+def test_monitor_stores_its_output_for_the_pages(cycle: Cycle) -> None:
+    from monitoring.results import result_by_id, result_keys
+
+    engine = open_store(cycle.url)
+    try:
+        keys = result_keys(engine)
+        assert [day.isoformat() for _, day, _ in keys] == [AFTER.isoformat(),
+                                                          MIDWAY.isoformat()]
+        stored = result_by_id(engine, keys[0][0])
+    finally:
+        engine.dispose()
+    assert stored is not None and stored.output == json.loads(json.dumps(cycle.monitor))
+
+
+def test_enforcement_counts_what_the_store_and_the_plan_hold(cycle: Cycle) -> None:
+    figures = cycle.monitor["enforcement"]
+    year = AFTER.year - 1
+    assert figures["years"][-1] == year
+    engine = open_store(cycle.url)
+    try:
+        inspections = read_tables(engine, known_before=AFTER,
+                                  names=("inspections",))["inspections"]
+    finally:
+        engine.dispose()
+    compliance = inspections[inspections["inspection_type"] == "compliance"]
+    in_year = compliance[pd.to_datetime(compliance["inspection_date"]).dt.year == year]
+    rows = [r for r in figures["by_division_year"] if r["year"] == year]
+    assert sum(r["inspections"] for r in rows) == len(in_year)
+    by_path = [r for r in figures["by_selection"] if r["year"] == year]
+    planned = sum(r["inspections"] for r in by_path if r["selected_by"] != "outside plans")
+    outcomes_in_year = pd.to_datetime(cycle.outcomes["inspection_date"]).dt.year == year
+    assert planned == int(outcomes_in_year.sum())
+    for row in figures["by_division_year"]:
+        assert 0 <= row["uninspected_5_years"] <= row["eligible_for_coverage"] \
+            <= row["licensees"]
+    since = sum(r["licensees"] for r in figures["time_since_inspection"])
+    assert since == sum(r["licensees"] for r in rows)  # every active licensee, once
+    abroad = sum(r["recovered_abroad"] for r in figures["recovered_abroad_by_state"])
+    assert abroad == sum(r["recovered_abroad"] for r in figures["traces"])
