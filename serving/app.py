@@ -27,6 +27,7 @@ from data.store import open_store
 from serving.audit import LOCK_WAIT_SECONDS, AuditWriter
 from serving.changes import ComparisonCache
 from serving.deps import BEARER_SCHEME, TokenCache
+from serving.docs_assets import router as docs_router
 from serving.guard import RequestGuard
 from serving.pages import router as pages_router
 from serving.problems import add_problem_schemas, install_problem_handlers
@@ -173,6 +174,7 @@ def create_app(settings: Settings, *, state_loader: Loader = load_state) -> Fast
         version="1",
         lifespan=lifespan,
         telemetry=_telemetry(settings),  # type: ignore[arg-type]
+        docs_url=None, redoc_url=None,  # served offline by serving.docs_assets
     )
     app.state.settings = settings
     app.state.state_loader = state_loader
@@ -184,6 +186,7 @@ def create_app(settings: Settings, *, state_loader: Loader = load_state) -> Fast
                    audit.router, users.router, plans.router, lists.router):
         app.include_router(router)
     app.include_router(pages_router)  # the HTML pages (docs/pages.md)
+    app.include_router(docs_router)  # /docs and /redoc without a CDN
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

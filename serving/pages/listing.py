@@ -78,3 +78,36 @@ def list_page(state: ServingState, filters: RankedFilters, sort: str, page: int,
     start = (page - 1) * page_size
     return ListPage(positions=positions[start:start + page_size], total=total, page=page,
                     pages=pages, page_size=page_size, sort=sort)
+
+
+#: Rank-within-division arrays of the last few (list, division) pairs asked for.
+_DIVISION_RANKS: dict[tuple[str, str], npt.NDArray[np.int64]] = {}
+_DIVISION_RANKS_KEPT = 64
+
+
+def division_ranks(state: ServingState, division: str,
+                   positions: npt.NDArray[np.int64]) -> list[int]:
+    """Each position's rank among the licensees of ``division`` on the list (1 = highest).
+
+    The list is in rank order, so a licensee's rank in its division is how many of the
+    division's licensees come at or before it; other filters (state, score) do not change
+    it. Kept per list and division: a page then only looks its rows up.
+    """
+    key = (state.list_token, division)
+    ranks = _DIVISION_RANKS.get(key)
+    if ranks is None:
+        member = np.asarray(state.ranked.field_divisions == division, dtype=bool)
+        ranks = np.cumsum(member, dtype=np.int64)
+        if len(_DIVISION_RANKS) >= _DIVISION_RANKS_KEPT:
+            _DIVISION_RANKS.pop(next(iter(_DIVISION_RANKS)))
+        _DIVISION_RANKS[key] = ranks
+    return [int(ranks[p]) for p in positions]
+
+
+def division_size(state: ServingState, division: str) -> int:
+    """How many licensees of ``division`` the list ranks."""
+    key = (state.list_token, division)
+    if key not in _DIVISION_RANKS:
+        division_ranks(state, division, np.zeros(0, dtype=np.int64))
+    ranks = _DIVISION_RANKS[key]
+    return int(ranks[-1]) if ranks.size else 0

@@ -172,6 +172,35 @@ def _license_type(code: str | None) -> str:
     return f"{code} {name}" if name else code
 
 
+def _license_type_name(code: str | None) -> str:
+    """The type's name alone (the list's narrow column; the code is in the license number)."""
+    return LICENSE_TYPE_NAMES.get(code or "", code or "unknown type")
+
+
+def _plural(word: str, count: float | None) -> str:
+    """``word`` for one, ``word`` + "s" for any other count ("1 violation", "2 violations")."""
+    return word if count == 1 else word + "s"
+
+
+def _standing(rank: int | None, ranked: int | None) -> str:
+    """Where a rank stands on the list, never rounded to a claim the rank does not make.
+
+    Rank 1 of 3,907 is "in the top 0.1%" (not "above 100.0% of the list"); the share is
+    rounded up, so a licensee is never placed higher than it is. The lower half reads
+    "in the bottom 23%".
+    """
+    if not rank or not ranked:
+        return MISSING
+    if ranked == 1:
+        return "the only licensee ranked"
+    top = 100 * rank / ranked
+    bottom = 100 * (ranked - rank + 1) / ranked
+    where, share = ("top", top) if top <= 50 else ("bottom", bottom)
+    tenths = max(math.ceil(share * 10 - 1e-9) / 10, 0.1)
+    text = f"{tenths:.1f}" if tenths < 10 else f"{math.ceil(share - 1e-9):.0f}"
+    return f"in the {where} {text}%"
+
+
 def _static_url(name: str) -> str:
     # The content hash in the query makes a changed file a new URL, so it can be cached.
     digest = hashlib.sha256((STATIC_DIR / name).read_bytes()).hexdigest()[:10]
@@ -186,7 +215,9 @@ ENVIRONMENT = jinja2.Environment(
     lstrip_blocks=True,
 )
 ENVIRONMENT.filters.update(score=_score, percent=_percent, number=_number, signed=_signed,
-                           ordinal=_ordinal, plain=_plain, license_type=_license_type)
+                           ordinal=_ordinal, plain=_plain, license_type=_license_type,
+                           plural=_plural, standing=_standing,
+                           license_type_name=_license_type_name)
 ENVIRONMENT.globals.update(static_url={name: _static_url(name)
                                        for name in ("style.css", "pages.js")},
                            role_names=ROLE_NAMES)

@@ -29,7 +29,17 @@ from serving.changes import movements, previous_ranks
 from serving.dealers import read_dealer, read_profile
 from serving.deps import Caller, ServingStateDep, check_division
 from serving.explain import calibration, explain_licensee, what_if
-from serving.models_info import metric_comparisons, model_versions, run_details
+from serving.models_info import (
+    METRIC_HELP,
+    VERSION_METRICS,
+    fairness_guidance,
+    metric_comparisons,
+    metric_label,
+    model_versions,
+    ordered_metrics,
+    run_details,
+    version_comparison,
+)
 from serving.pages.charts import findings_svg, history_svg, probability, waterfall_svg
 from serving.pages.listing import (
     DEFAULT_PAGE_SIZE,
@@ -246,7 +256,7 @@ def _filters_from(request: Request, user: User) -> tuple[RankedFilters, dict[str
                                                          list[str]]:
     """The list's filters from the query, the values to echo back, and any errors."""
     query = {k: v.strip() for k, v in request.query_params.items()}
-    errors: list[str] = []
+    errors: list[str] = _unknown_parameters(query)
     state = query.get("state", "").upper() or None
     if state is not None and not re.fullmatch(r"[A-Z]{2}", state):
         errors.append("State: use a two-letter postal code such as TX.")
@@ -264,17 +274,44 @@ def _filters_from(request: Request, user: User) -> tuple[RankedFilters, dict[str
         if not 0 <= min_score <= 1:
             errors.append("Minimum score: use a number from 0 to 1, such as 0.2.")
             min_score = None
-    division = query.get("division") or None
+    division, division_errors = _division_asked(query)
+    errors += division_errors
     if user.division is not None:
         if division is not None and division != user.division:
             check_division(user, division)  # 403, as the API answers
         division = user.division
     filters = RankedFilters(field_division=division, state=state, license_type=license_type,
                             min_score=min_score)
-    echo = {"division": division or "", "state": state or "",
+    echo = {"field_division": division or "", "state": state or "",
             "license_type": license_type or "",
             "min_score": query.get("min_score", "") if min_score is not None else ""}
     return filters, echo, errors
+
+
+#: The list page's query parameters: the API's filter names (``field_division``,
+#: ``state``, ``license_type``, ``min_score``), the page's own sorting and paging, and
+#: ``division``, the name the page used before it took the API's (old links keep working).
+LIST_PARAMETERS = ("field_division", "state", "license_type", "min_score", "sort", "page",
+                   "per_page", "division")
+
+
+def _unknown_parameters(query: dict[str, str]) -> list[str]:
+    """An error for parameters the list does not know: never silently ignored."""
+    unknown = sorted(name for name in query if name not in LIST_PARAMETERS)
+    if not unknown:
+        return []
+    known = ", ".join(name for name in LIST_PARAMETERS if name != "division")
+    return [f"Unknown filter {', '.join(repr(name) for name in unknown)}: the list "
+            f"understands {known}."]
+
+
+def _division_asked(query: dict[str, str]) -> tuple[str | None, list[str]]:
+    """The field division asked for, by the API's name or the page's old one."""
+    canonical, alias = query.get("field_division") or None, query.get("division") or None
+    if canonical and alias and canonical != alias:
+        return None, [f"Field division: field_division={canonical!r} and "
+                      f"division={alias!r} disagree; use field_division only."]
+    return canonical or alias, []
 
 
 def _list_options(request: Request) -> tuple[str, int, int]:
@@ -304,14 +341,15 @@ async def dealers_page(request: Request, user: PageUserDep,
               "limit": page_size, "cursor": None, "returned": int(page.positions.size),
               "list_id": serving.list_id, "page": page.page, "sort": sort}
     await _auditor(request, user).record("ranked.read", request.url.path, serving, detail)
-    items = [serving.ranked.items[p] for p in page.positions]
+    items = [(int(p), serving.ranked.items[p]) for p in page.positions]
     # Movement markers: each shown licensee's rank on the list before the served one.
     previous, ranks_before = await run_in_threadpool(
         previous_ranks, request.app.state.engine, serving.list_id, serving.as_of,
-        [item.license_number for item in items])
-    moved = movements({item.license_number: item.rank for item in items}, ranks_before) \
+        [item.license_number for _, item in items])
+    moved = movements({item.license_number: item.rank for _, item in items}, ranks_before) \
         if previous is not None else {}
-    kept = {k: v for k, v in echo.items() if v and not (k == "division" and user.division)}
+    kept = {k: v for k, v in echo.items()
+            if v and not (k == "field_division" and user.division)}
 
     def link(**changes: Any) -> str:
         values = {**kept, "sort": sort, "per_page": page_size, "page": page.page, **changes}
@@ -319,9 +357,16 @@ async def dealers_page(request: Request, user: PageUserDep,
         return "/dealers?" + urlencode({k: v for k, v in values.items()
                                         if v not in ("", None) and defaults.get(k) != v})
 
+    division = filters.field_division
     return render(request, "dealers.html", {
         "title": "Ranked list",
         "facts": list_facts(serving),
+        # With a division chosen, each row's rank in it beside the national rank.
+        "division": division,
+        "division_ranks": dict(zip([int(p) for p in page.positions],
+                                   division_ranks(serving, division, page.positions),
+                                   strict=True)) if division else {},
+        "division_size": division_size(serving, division) if division else 0,
         "filters": echo, "errors": errors, "page": page,
         "items": items, "previous": previous, "moved": moved,
         "page_sizes": PAGE_SIZES, "sort_keys": SORT_KEYS, "link": link,
@@ -372,6 +417,17 @@ def _field_label(description: str) -> str:
             .replace("{value}", "…"))
 
 
+def _is_number_or_empty(text: str) -> bool:
+    """Whether a what-if field holds a value the form accepts (empty = unknown)."""
+    text = text.strip()
+    if not text:
+        return True
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
 def _what_if_fields(serving: ServingState, explanation: ExplanationBase,
                     submitted: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """The form's rows: every model feature, largest contribution first."""
@@ -383,7 +439,8 @@ def _what_if_fields(serving: ServingState, explanation: ExplanationBase,
         current = original if submitted is None else submitted.get(row.feature, original)
         rows.append({
             "name": row.feature, "id": f"whatif-{row.feature}", "value": current,
-            "original": original,
+            "original": original, "changed": current.strip() != original,
+            "invalid": current.strip() != original and not _is_number_or_empty(current),
             "unit": str(feature.unit), "label": _field_label(feature.description),
             "first": index < WHAT_IF_FIRST, "family": row.family,
         })
@@ -513,11 +570,23 @@ async def _what_if_page(request: Request, license_number: str, user: User,
                  "score": result.score, "current_score": result.current_score})
     profile = await run_in_threadpool(read_profile, request.app.state.engine, license_number)
     submitted = form
+    # The changed values in the catalogue's words and units, with each one's push before
+    # and after (the chart below draws every changed feature).
+    before = {row.feature: row.shap_value for row in explanation.contributions}
+    changed_rows = [{
+        "feature": change.feature,
+        "label": _field_label(get_feature(change.feature).description),
+        "from_text": format_value(get_feature(change.feature), change.from_value),
+        "to_text": format_value(get_feature(change.feature), change.to_value),
+        "push_before": before.get(change.feature),
+        "push_after": next((row.shap_value for row in result.contributions
+                            if row.feature == change.feature), None),
+    } for change in result.changes] if result else []
     return render(request, "what_if.html", {
         "title": f"What if: {profile.business_name if profile else license_number}",
         "profile": profile, "license_number": license_number, "explanation": explanation,
         "fields": _what_if_fields(serving, explanation, submitted),
-        "what_if": result, "what_if_errors": errors,
+        "what_if": result, "what_if_errors": errors, "changed_rows": changed_rows,
         "chart": waterfall_svg(result, license_type=profile.license_type if profile else None,
                                chart_id="what-if-chart",
                                caption="Why the changed licensee would score as it does")
@@ -665,11 +734,19 @@ async def models_page(request: Request, serving: ServingStateDep) -> Response:
     comparisons = metric_comparisons(details["metrics"])
     baselines = sorted({name for row in comparisons for name in row.baselines})
     tags, params = details["tags"], details["params"]
+    selection_metric = tags.get("selection_metric") or params.get("selection_metric")
+    versions = sorted(versions, reverse=True,
+                      key=lambda v: int(v.version) if v.version.isdigit() else -1)
+    compared = await run_in_threadpool(version_comparison, uri, versions)
     return render(request, "models.html", {
-        "title": "Models", "details": details, "comparisons": comparisons,
+        "title": "Models", "details": details,
+        "metrics": ordered_metrics(comparisons, selection_metric),
+        "metric_help": METRIC_HELP, "selection_metric": selection_metric,
+        "selection_label": metric_label(selection_metric) if selection_metric else None,
         "baselines": baselines, "champion": champion,
-        "versions": sorted(versions, reverse=True,
-                           key=lambda v: int(v.version) if v.version.isdigit() else -1),
+        "versions": versions, "compared": compared, "version_metrics": VERSION_METRICS,
+        "metric_label": metric_label,
+        "fairness_guidance": fairness_guidance(details["fairness"]),
         "trained_as_of": tags.get("as_of") or params.get("as_of"),
         "experiment": tags.get("experiment"), "calibration": calibration(serving),
         "catalogue_version": tags.get("catalogue_version"),

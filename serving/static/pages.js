@@ -17,6 +17,7 @@ document.addEventListener("DOMContentLoaded", () => {
       for (const input of inputs) {
         const differs = input.value.trim() !== input.dataset.original;
         input.classList.toggle("changed", differs);
+        input.closest(".field")?.classList.toggle("changed-field", differs);
         if (differs) {
           changed += 1;
         }

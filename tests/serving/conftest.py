@@ -31,6 +31,8 @@ from data.settings import Settings, get_settings
 from data.store import open_store, schema
 from data.store.write import upsert_frame
 from serving.app import create_app
+from tests.monitoring.conftest import TrainedWorld
+from tests.monitoring.conftest import trained_world as trained_world  # a session fixture
 
 AS_OF = "2023-01-01"
 #: The session home's earlier list (list 1), so there is a history and something changed.
@@ -235,3 +237,44 @@ def stop_server(server: Server) -> None:
         except subprocess.TimeoutExpired:
             server.process.kill()
             server.process.wait(timeout=10)
+
+
+#: The generated world's served list is as of the monitoring world's training date.
+GENERATED_AS_OF = "2024-01-01"
+#: Its earlier list (for a history on every licensee page).
+GENERATED_EARLIER_AS_OF = "2023-07-01"
+
+
+@pytest.fixture(scope="session")
+def generated_home(trained_world: TrainedWorld,
+                   tmp_path_factory: pytest.TempPathFactory) -> ServedHome:
+    """A realistic generated world, served: the monitoring tests' trained 4,000-licensee
+    world (not trained again here), copied, scored twice, planned, with a supervisor and
+    an inspector of its largest division.
+
+    The planted world above has one city and no violation codes; the page-width and
+    wording tests need the generator's real shapes (long names, county-style cities,
+    violation-code lists, many divisions).
+    """
+    home = copy_home(trained_world.home, tmp_path_factory.mktemp("generated") / "home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DEALER_RISK_HOME", str(home))
+        patch.delenv("DEALER_RISK_DATABASE_URL", raising=False)
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        get_settings.cache_clear()
+        try:
+            for as_of in (GENERATED_EARLIER_AS_OF, GENERATED_AS_OF):
+                invoke("score", "--as-of", as_of, "--out", str(home.parent / f"{as_of}.csv"))
+            invoke("plan", "--as-of", GENERATED_AS_OF, "--out", str(home.parent / "plan.csv"))
+            engine = open_store(get_settings().database_url)
+            with engine.connect() as connection:
+                division = pd.read_sql("SELECT field_division, COUNT(*) AS n FROM dealers "
+                                       "GROUP BY field_division ORDER BY n DESC",
+                                       connection)["field_division"].iloc[0]
+            engine.dispose()
+            tokens = {"supervisor": add_user("supervisor", "supervisor"),
+                      "division_inspector": add_user("division-inspector", "inspector",
+                                                     str(division))}
+        finally:
+            get_settings.cache_clear()
+    return ServedHome(home=home, tokens=tokens)

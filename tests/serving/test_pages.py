@@ -148,11 +148,22 @@ def test_a_division_bound_inspector_sees_only_that_division(
 ) -> None:
     inspector = browser("houston_inspector")
     page = inspector.get("/dealers", params={"per_page": 200})
-    divisions = set(re.findall(r"<td>(Houston|Phoenix|Columbus)</td>", page.text))
-    assert divisions == {"Houston"}
-    assert inspector.get("/dealers", params={"division": "Phoenix"}).status_code == 403
+    state = _state(client)
+    numbers = re.findall(r'<a href="/dealers/([0-9A-Z-]+)">', page.text)
+    divisions = {state.ranked.field_divisions[state.ranked.positions[n]] for n in numbers}
+    assert numbers and divisions == {"Houston"}
+    # The division's own ranks beside the national ones: 1, 2, 3... of the division's size.
+    size = int((state.ranked.field_divisions == "Houston").sum())
+    text = _text(page.text)
+    assert "Rank in division" in text and "National rank" in text
+    assert f"{size:,} licensees of the Houston field division ranked" in text
+    in_division = [int(r) for r in re.findall(
+        r'<td class="num division-rank">([\d,]+)<span class="hint"> of', page.text)]
+    assert in_division == list(range(1, len(numbers) + 1))
+    for name in ("division", "field_division"):  # the API's name and the page's old one
+        assert inspector.get("/dealers", params={name: "Phoenix"}).status_code == 403
     assert inspector.get(f"/dealers/{_licensee(client, 'Houston', inside=False)}"
-                         ).status_code == 403
+                         ).status_code == 404  # as an unknown licensee (docs/security.md)
     assert inspector.get(f"/dealers/{_licensee(client, 'Houston')}").status_code == 200
 
 
@@ -209,7 +220,10 @@ def test_the_dealer_page_shows_the_api_numbers_and_the_top_reason_on_the_chart(
     assert f"{api['current']['score']:.3f}" in text
     assert f"Rank {api['current']['rank']} of {api['current']['licensees_ranked']:,}" in text
     chart = re.search(r'<svg class="waterfall".*?</svg>', inspector_page, re.S)
-    assert chart and api["current"]["top_reasons"][0] in unescape(chart.group(0))
+    # The first reason's fact (its text before the comparison with peers) is on the chart.
+    fact = re.split(r" (?=Higher than|Lower than|The highest|The lowest)",
+                    api["current"]["top_reasons"][0])[0]
+    assert chart and fact in unescape(chart.group(0))
     assert "percentile among type" in chart.group(0)
     assert "Every feature" not in text  # the full table is for supervisors
     supervisor_page = _text(browser("supervisor").get(f"/dealers/{number}").text)
