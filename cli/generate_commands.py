@@ -13,12 +13,15 @@ from synthetic import (
     DEFAULT_DEALERS,
     DEFAULT_END,
     DEFAULT_START,
+    MIXES,
     STAGES,
+    UnknownMechanism,
     all_in_range,
     calibration_markdown,
     default_truth_path,
     generate_world,
     load_config,
+    parse_mechanisms,
     world_calibration,
     write_world,
 )
@@ -49,6 +52,11 @@ def generate(
         Path | None,
         typer.Option(help="Licensee truth file (default OUT_DIR.truth.csv, outside OUT_DIR)."),
     ] = None,
+    mechanisms: Annotated[
+        str | None,
+        typer.Option(help="Mechanism mixes, comma-separated, applied before --config "
+                          f"(docs/synthetic.md): {', '.join(MIXES)}."),
+    ] = None,
     file_format: Annotated[
         Literal["csv", "parquet"], typer.Option("--format", help="Table file format.")
     ] = "csv",
@@ -65,7 +73,10 @@ def generate(
     first, last = _date(start), _date(end)
     if last <= first:
         raise typer.BadParameter("--end must be after --start")
-    parameters = load_config(config)
+    try:
+        parameters = load_config(config, parse_mechanisms(mechanisms))
+    except UnknownMechanism as error:
+        raise typer.BadParameter(str(error), param_hint="--mechanisms") from error
     interactive = sys.stderr.isatty()
     bar = None
     if interactive:

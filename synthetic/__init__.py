@@ -20,13 +20,21 @@ from synthetic.calibration import (
     calibration_figures,
     calibration_markdown,
 )
-from synthetic.config import GeneratorConfig, load_config, parameter_reference
+from synthetic.config import GeneratorConfig, config_for, load_config, parameter_reference
 from synthetic.files import (
     read_tables,
     write_table,
     write_world,
 )
 from synthetic.inspections import true_serious_probability
+from synthetic.mechanisms import (
+    DEFAULT_MIX,
+    MIXES,
+    MechanismMix,
+    UnknownMechanism,
+    mixes_markdown,
+    parse_mechanisms,
+)
 from synthetic.world import (
     DEFAULT_DEALERS,
     DEFAULT_END,
@@ -45,18 +53,25 @@ def world_calibration(world: World) -> list[Figure]:
 __all__ = [
     "DEFAULT_DEALERS",
     "DEFAULT_END",
+    "DEFAULT_MIX",
     "DEFAULT_START",
+    "MIXES",
     "STAGES",
     "Figure",
     "GeneratorConfig",
+    "MechanismMix",
+    "UnknownMechanism",
     "World",
     "all_in_range",
     "calibration_figures",
     "calibration_markdown",
+    "config_for",
     "default_truth_path",
     "generate_world",
     "load_config",
+    "mixes_markdown",
     "parameter_reference",
+    "parse_mechanisms",
     "read_tables",
     "true_serious_probability",
     "truth_companions",

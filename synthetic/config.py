@@ -22,7 +22,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from synthetic.mechanisms import MIXES, mix_overrides
 
 
 class _Section(BaseModel):
@@ -465,8 +467,14 @@ class InspectionConfig(_Section):
 
 
 class GeneratorConfig(_Section):
-    """All parameters of the synthetic world, grouped by mechanism."""
+    """All parameters of the synthetic world, grouped by mechanism.
 
+    ``mechanisms`` records the mechanism mixes (``synthetic.mechanisms``) the parameters
+    were built from; build a config with them through :func:`config_for`, which applies
+    their overrides.
+    """
+
+    mechanisms: tuple[str, ...] = ()
     population: PopulationConfig = PopulationConfig()
     sales: SalesConfig = SalesConfig()
     behaviour: BehaviourConfig = BehaviourConfig()
@@ -476,13 +484,42 @@ class GeneratorConfig(_Section):
     inspections: InspectionConfig = InspectionConfig()
 
 
-def load_config(path: Path | None) -> GeneratorConfig:
-    """The defaults, overridden by the TOML (``.toml``) or YAML (``.yaml``/``.yml``) file.
+    @field_validator("mechanisms")
+    @classmethod
+    def _known_mechanisms(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in names if name not in MIXES]
+        if unknown:
+            raise ValueError(f"unknown mechanism mix(es) {unknown}; known: {sorted(MIXES)}")
+        return names
+
+
+def config_for(
+    mechanisms: tuple[str, ...] | list[str] = (), data: dict[str, Any] | None = None
+) -> GeneratorConfig:
+    """The defaults, then each mechanism mix's overrides in order, then ``data``'s sections.
+
+    ``data`` is a parsed config file; its own top-level ``mechanisms`` list comes before
+    ``mechanisms`` (the command line's). Unknown keys and mixes are errors.
+    """
+    data = dict(data or {})
+    names = tuple(data.pop("mechanisms", ())) + tuple(mechanisms)
+    merged: dict[str, Any] = {section: dict(values)
+                              for section, values in mix_overrides(names).items()}
+    for section, values in data.items():
+        if isinstance(values, dict) and isinstance(merged.get(section), dict):
+            merged[section].update(values)
+        else:
+            merged[section] = values
+    return GeneratorConfig.model_validate({**merged, "mechanisms": names})
+
+
+def load_config(path: Path | None, mechanisms: tuple[str, ...] = ()) -> GeneratorConfig:
+    """The defaults, overridden by the mixes and the TOML or YAML (``.yaml``/``.yml``) file.
 
     Unknown keys are errors, so a misspelt parameter never silently keeps its default.
     """
     if path is None:
-        return GeneratorConfig()
+        return config_for(mechanisms)
     text = path.read_text()
     data: Any
     if path.suffix.lower() == ".toml":
@@ -493,7 +530,7 @@ def load_config(path: Path | None) -> GeneratorConfig:
         data = yaml.safe_load(text) or {}
     else:
         raise ValueError(f"{path}: config must be .toml, .yaml or .yml")
-    return GeneratorConfig.model_validate(data)
+    return config_for(mechanisms, data)
 
 
 def parameter_reference(config: GeneratorConfig | None = None) -> str:
@@ -502,6 +539,8 @@ def parameter_reference(config: GeneratorConfig | None = None) -> str:
     lines = ["| section | parameter | default | meaning |", "|---|---|---|---|"]
     for section_name in type(config).model_fields:
         section = getattr(config, section_name)
+        if not isinstance(section, BaseModel):
+            continue
         for name, field in type(section).model_fields.items():
             value = getattr(section, name)
             shown = str(value).replace("|", "/")

@@ -52,6 +52,30 @@ class WeightsConfig(BaseModel):
     max_weight: float = Field(1000.0, ge=1)
 
 
+class SearchConfig(BaseModel):
+    """A bounded hyperparameter search on the rolling-origin folds (``training.search``).
+
+    Off by default: ``experiments/default.toml`` carries the parameters a search chose, so
+    default training costs what it did before the search existed. ``experiments/search.toml``
+    switches it on. Each trial trains the model (no baselines) on every validation fold and
+    scores it by the mean of ``metric`` over the folds; the best trial's parameters are
+    then used for calibration and the final refit.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    #: Trials in all, the first ``startup_trials`` drawn at random, the rest by TPE.
+    n_trials: int = Field(24, ge=1, le=200)
+    startup_trials: int = Field(8, ge=1)
+    #: Trials evaluated at once (threads; LightGBM releases the GIL): 2 for 2 cores.
+    parallel_trials: int = Field(2, ge=1, le=16)
+    #: The fold metric the search maximises; "capacity" is the experiment's capacity_share.
+    metric: str = "precision_at_capacity"
+    #: Seed of the sampler; the experiment's ``seed`` when not given.
+    seed: int | None = None
+
+
 class ExperimentConfig(BaseModel):
     """Everything that decides a training run besides the data and the as-of date."""
 
@@ -73,6 +97,7 @@ class ExperimentConfig(BaseModel):
     exclude_features: list[str] = Field(default_factory=list)
     model: ModelConfig = Field(default_factory=ModelConfig)
     weights: WeightsConfig = Field(default_factory=WeightsConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
 
     def model_post_init(self, _context: Any) -> None:
         if self.label not in LABELS:
@@ -81,6 +106,9 @@ class ExperimentConfig(BaseModel):
             # A typo here would silently disable promotion's comparison.
             raise ValueError(f"selection_metric must be one of {sorted(SELECTION_METRICS)}, "
                              f"got {self.selection_metric!r}")
+        if self.search.metric not in SELECTION_METRICS:
+            raise ValueError(f"search.metric must be one of {sorted(SELECTION_METRICS)}, "
+                             f"got {self.search.metric!r}")
 
     def flat_params(self) -> dict[str, Any]:
         """The config as flat key/value pairs for MLflow's params."""
@@ -88,6 +116,8 @@ class ExperimentConfig(BaseModel):
         for key, value in self.model_dump().items():
             if key == "weights":
                 flat.update({f"weights_{k}": v for k, v in value.items()})
+            elif key == "search":
+                flat.update({f"search_{k}": v for k, v in value.items()})
             elif key == "model":
                 flat["num_boost_round"] = value["num_boost_round"]
                 flat["balance_classes"] = value["balance_classes"]

@@ -33,6 +33,8 @@ from training.metrics import (
     weighted_calibration,
     weighted_precision_at_fraction,
 )
+from training.search import SearchResult
+from training.search import search as run_search
 
 MODEL_NAME = "model"
 
@@ -75,6 +77,9 @@ class TrainingResult:
     shap_importance: pd.DataFrame
     data_fingerprint: str
     notes: list[str] = field(default_factory=list)
+    #: The hyperparameter search's trials, when the experiment's ``[search]`` is on; then
+    #: ``config.model`` holds the chosen parameters.
+    search: SearchResult | None = None
 
 
 def sales_band(sales: pd.Series) -> pd.Series:
@@ -227,7 +232,7 @@ def _weighted_ranking(y: np.ndarray, score: np.ndarray, weights: np.ndarray,
 
 def train(
     tables: EventTables, as_of: dt.date, config: ExperimentConfig,
-    selection: pd.DataFrame | None = None,
+    selection: pd.DataFrame | None = None, data: TrainingData | None = None,
 ) -> TrainingResult:
     """Validate on rolling origins, calibrate on held-out time, refit on all before as_of.
 
@@ -236,8 +241,11 @@ def train(
     With it, the validation metrics gain inverse-probability-weighted figures (``ipw_*``);
     with ``[weights] inverse_probability`` the model and its calibration are fitted with
     those weights too. Without it the run is exactly what it was before weights existed.
+    ``data``: the examples ``build_training_data(tables, as_of, config, selection)`` gives,
+    when the caller has built them already (they are not built twice).
     """
-    data = build_training_data(tables, as_of, config, selection)
+    if data is None:
+        data = build_training_data(tables, as_of, config, selection)
     y = data.labels
     if y.sum() < 10:
         raise ValueError(
@@ -247,7 +255,17 @@ def train(
     fold_rows: list[dict[str, Any]] = []
     held_out_parts: list[pd.DataFrame] = []
     notes: list[str] = []
-    for fold in rolling_origin_folds(as_of, config.n_folds, config.validation_days):
+    folds = rolling_origin_folds(as_of, config.n_folds, config.validation_days)
+    searched = None
+    if config.search.enabled:
+        # Select the parameters on the same folds; everything after uses the chosen ones.
+        searched = run_search(data.features[data.model_columns], y, data.examples["closed"],
+                              data.examples["opened"], folds, config,
+                              sample_weight=data.fit_weights)
+        config = config.model_copy(update={"model": searched.model_config(config.model)})
+        notes.append(f"search: {len(searched.trials)} trials, chose trial "
+                     f"{searched.best.number} ({searched.metric} {searched.best.value:.3f})")
+    for fold in folds:
         evaluated = _evaluate_fold(data, fold, config)
         if evaluated is None:
             notes.append(f"fold {fold.number} (origin {fold.origin}) skipped: too few labels")
@@ -293,6 +311,10 @@ def train(
     summary["calibrated_brier"] = float(squared_error.mean())
     summary["training_inspections"] = float(y.size)
     summary["training_serious"] = float(y.sum())
+    if searched is not None:
+        summary["search_trials"] = float(len(searched.trials))
+        summary["search_best_trial"] = float(searched.best.number)
+        summary["search_best_value"] = float(searched.best.value)
     if data.ipw is not None:
         summary["plan_linked_inspections"] = float(
             data.examples["selection_probability"].notna().sum())
@@ -331,4 +353,5 @@ def train(
         bundle=bundle, config=config, as_of=as_of, fold_metrics=fold_metrics,
         summary=summary, out_of_fold=out_of_fold, fairness=fairness, reliability=reliability,
         shap_importance=importance, data_fingerprint=data_fingerprint, notes=notes,
+        search=searched,
     )

@@ -21,7 +21,65 @@ from training.pipeline import TrainingResult
 
 TRUTH_RANKER = "truth_ceiling"
 
-__all__ = ["TRUTH_RANKER", "truth_evaluation", "weighted_precision_at_fraction"]
+__all__ = [
+    "TRUTH_RANKER",
+    "gap_closed_table",
+    "mean_truth_at_fraction",
+    "truth_evaluation",
+    "weighted_precision_at_fraction",
+]
+
+
+def mean_truth_at_fraction(scores: np.ndarray, truth: np.ndarray, fraction: float) -> float:
+    """Mean true probability among the top ``fraction`` of rows by ``scores``.
+
+    The list holds ``ceil(fraction * n)`` rows. Rows tied with the last one taken are
+    taken at random in expectation: the tied group contributes its mean for every slot
+    it fills, so a rule that scores most rows alike (Demand Letter 2 gives most
+    licensees 0) is not flattered or punished by the tie order.
+    """
+    scores, truth = np.asarray(scores, dtype=float), np.asarray(truth, dtype=float)
+    if scores.shape != truth.shape or scores.size == 0:
+        raise ValueError("scores and truth must be non-empty and of one length")
+    if np.isnan(truth).any():
+        raise ValueError("truth has missing values")
+    k = k_for_fraction(scores.size, fraction)
+    # Missing scores rank last, as the baselines' rules do.
+    scores = np.where(np.isnan(scores), -np.inf, scores)
+    order = np.argsort(-scores, kind="stable")
+    threshold = scores[order[k - 1]]
+    above = scores > threshold
+    tied = scores == threshold
+    slots = k - int(above.sum())
+    total = truth[above].sum() + slots * truth[tied].mean()
+    return float(total / k)
+
+
+def gap_closed_table(
+    scores: dict[str, np.ndarray], truth: np.ndarray,
+    fractions: tuple[float, ...] = (0.01, 0.02, 0.05),
+) -> pd.DataFrame:
+    """Per ranker and list size: mean true probability in the list and the gap closed.
+
+    ``truth`` is each eligible licensee's true probability of a serious finding, and
+    ``scores`` each ranker's scores of the same licensees. "Random" is the eligible mean
+    (what a random list finds in expectation), the ceiling the list ranked by the truth
+    itself; ``gap_closed = (ranker - random) / (ceiling - random)``.
+    """
+    truth = np.asarray(truth, dtype=float)
+    random_ = float(truth.mean())
+    rows = []
+    for fraction in fractions:
+        ceiling = mean_truth_at_fraction(truth, truth, fraction)
+        for name, values in scores.items():
+            mean = mean_truth_at_fraction(values, truth, fraction)
+            rows.append({
+                "ranker": name, "fraction": fraction, "mean_true_probability": mean,
+                "random": random_, "ceiling": ceiling,
+                "gap_closed": (mean - random_) / (ceiling - random_)
+                if ceiling > random_ else float("nan"),
+            })
+    return pd.DataFrame(rows)
 
 
 def truth_evaluation(

@@ -356,6 +356,8 @@ def test_docs_list_every_parameter() -> None:
     config = GeneratorConfig()
     for section_name in type(config).model_fields:
         section = getattr(config, section_name)
+        if section_name == "mechanisms":  # the mixes it was built from, documented apart
+            continue
         for name in type(section).model_fields:
             value = str(getattr(section, name)).replace("|", "/")
             assert f"| {section_name} | `{name}` | `{value}` |" in docs, f"{section_name}.{name}"
