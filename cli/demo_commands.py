@@ -11,16 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 import typer
 
 from cli.model_commands import log_with_truth, score_and_store
+from cli.options import Progress, check_port_free, open_store_or_fail
 from cli.plan_commands import plan_and_store
+from cli.progress import Stages
 from cli.serve_commands import serve
-from data.ingest import ingest_directory
+from cli.store_commands import ingest_with_report
+from data.csv_cells import frame_to_csv
 from data.settings import get_settings
 from data.store import open_store, table_counts
 from features.io import load_tables
@@ -36,17 +37,6 @@ from training.promotion import promote
 STAGES = 8
 #: How long before the demo's date its earlier list is scored (its score history).
 EARLIER_LIST_DAYS = 182
-
-
-@contextmanager
-def _stage(number: int, text: str) -> Iterator[Callable[[str], None]]:
-    """Print ``[n/8] text ...`` and, when the block ends, the seconds it took."""
-    typer.echo(f"[{number}/{STAGES}] {text} ...", err=True)
-    started = time.perf_counter()
-    notes: list[str] = []
-    yield notes.append
-    detail = f": {'; '.join(notes)}" if notes else ""
-    typer.echo(f"      done in {time.perf_counter() - started:.1f} s{detail}", err=True)
 
 
 def _create_demo_user(engine_url: str, role: Role, division: str | None) -> tuple[str, str]:
@@ -69,86 +59,93 @@ def demo(
     = 80_000,
     seed: Annotated[int, typer.Option(min=0, help="Seed of the generated world.")] = 2026,
     host: Annotated[str, typer.Option(help="Interface to serve on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8000,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Stop before serving.")] = False,
+    progress: Progress = None,
 ) -> None:
     """Generate a national world, ingest, train, promote, score, add users, and serve."""
+    if not no_serve:
+        # Before minutes of work, not after them.
+        check_port_free(host, port)
     settings = get_settings()
     world_dir = settings.home / "demo" / "world"
     truth_path = settings.home / "demo" / "world.truth.csv"
-    started = time.perf_counter()
     typer.echo(f"dealer-risk demo: {dealers:,} synthetic licensees, state in {settings.home}",
                err=True)
-
-    with _stage(1, f"generating a synthetic national world (seed {seed})") as note:
+    stages = Stages("demo", STAGES, progress=progress, announce=True)
+    with stages.stage(f"generating a synthetic national world (seed {seed})") as notes:
         world = generate_world(seed=seed, dealers=dealers)
         write_world(world, world_dir, truth_path=truth_path)
         as_of = world.end + dt.timedelta(days=1)
-        note(f"{len(world.traces):,} traces, {len(world.inspections):,} inspections "
-             f"to {world_dir}")
+        notes.append(f"{len(world.traces):,} traces, {len(world.inspections):,} inspections "
+                     f"to {world_dir}")
         del world
 
-    with _stage(2, "validating and ingesting it into the store") as note:
-        engine = open_store(settings.database_url)
-        settings.reports_dir.mkdir(parents=True, exist_ok=True)
-        result = ingest_directory(
-            engine, world_dir, report_path=settings.reports_dir / "demo-ingest-problems.txt",
-            progress=sys.stderr.isatty(),
-        )
+    with stages.stage("validating and ingesting it into the store") as notes:
+        engine = open_store_or_fail(settings.database_url)
+        result, summary_path = ingest_with_report(
+            engine, world_dir, settings.reports_dir,
+            progress=sys.stderr.isatty() and not stages.bar_shown)
         if not result.accepted:
+            stages.close()
             typer.echo(f"ingestion rejected the generated world; see {result.report_path}",
                        err=True)
             raise typer.Exit(code=2)
         counts = table_counts(engine)
-        note(", ".join(f"{name} {count:,}" for name, count in counts.items()))
+        notes.append(", ".join(f"{name} {count:,}" for name, count in counts.items())
+                     + f"; report {summary_path}")
 
-    with _stage(3, f"training on inspections closed before {as_of}") as note:
+    with stages.stage(f"training on inspections closed before {as_of}") as notes:
+        started_at = dt.datetime.now(dt.UTC)
         tables = load_tables(engine, known_before=as_of)
         trained = train(tables, as_of, ExperimentConfig())
-        logged = log_with_truth(settings, trained, truth_path)
+        logged = log_with_truth(settings, trained, truth_path, started_at=started_at)
         s = trained.summary
-        note(f"version {logged.version}; precision@2% {s['precision_at_2pct']:.3f} vs "
-             f"Demand Letter 2 {s['baseline_demand_letter_2_precision_at_2pct']:.3f}, "
-             f"ceiling {s['truth_ceiling_precision_at_2pct']:.3f}")
+        notes.append(f"version {logged.version}; precision@2% {s['precision_at_2pct']:.3f} vs "
+                     f"Demand Letter 2 {s['baseline_demand_letter_2_precision_at_2pct']:.3f}, "
+                     f"ceiling {s['truth_ceiling_precision_at_2pct']:.3f}")
 
-    with _stage(4, f"promoting version {logged.version} to champion") as note:
-        note(promote(settings.mlflow_tracking_uri, logged.version, force=True).describe())
+    with stages.stage(f"promoting version {logged.version} to champion") as notes:
+        notes.append(promote(settings.mlflow_tracking_uri, logged.version,
+                             force=True).describe())
 
     earlier = as_of - dt.timedelta(days=EARLIER_LIST_DAYS)
-    with _stage(5, f"scoring every active licensee as of {earlier} and {as_of}") as note:
+    with stages.stage(f"scoring every active licensee as of {earlier} and {as_of}") as notes:
         bundle, version = load_bundle(settings.mlflow_tracking_uri)
         # An earlier list too, so the pages have a score history and something changed.
         for day in (earlier, as_of):
             out = settings.home / "demo" / f"scores-{day.isoformat()}.csv"
             scored, list_id = score_and_store(engine, tables, day, bundle, version, out)
-            note(f"list {list_id}: {len(scored):,} licensees as of {day} to {out}")
+            notes.append(f"list {list_id}: {len(scored):,} licensees as of {day} to {out}")
         top_division = scored.rows["field_division"].head(100).mode().iloc[0]
 
-    with _stage(6, f"planning each field division's inspections from {as_of}") as note:
+    with stages.stage(f"planning each field division's inspections from {as_of}") as notes:
         out = settings.home / "demo" / f"plan-{as_of.isoformat()}.csv"
         design, plan_id, listing = plan_and_store(
             engine, settings.mlflow_tracking_uri, PlanOptions(as_of=as_of, seed=seed),
             created_by="demo")
-        plan_csv_frame(design, plan_id, listing).to_csv(out, index=False,
-                                                        float_format="%.10g")
+        frame_to_csv(plan_csv_frame(design, plan_id, listing), out, float_format="%.10g")
         rule = sum(d.expected_serious_demand_letter_2 or 0.0 for d in design.divisions)
-        note(f"plan {plan_id}: {len(design.rows):,} inspections, expected serious "
-             f"{sum(d.expected_serious for d in design.divisions):.0f} against {rule:.0f} "
-             f"for the Demand Letter 2 rule, to {out}")
+        notes.append(f"plan {plan_id}: {len(design.rows):,} inspections, expected serious "
+                     f"{sum(d.expected_serious for d in design.divisions):.0f} against "
+                     f"{rule:.0f} for the Demand Letter 2 rule, to {out}")
         engine.dispose()
 
-    with _stage(7, "creating one user per role") as note:
+    with stages.stage("creating one user per role") as notes:
         users = [_create_demo_user(settings.database_url, Role.INSPECTOR, str(top_division)),
                  *(_create_demo_user(settings.database_url, role, None)
                    for role in (Role.SUPERVISOR, Role.DATA_SCIENTIST, Role.ADMIN))]
-        note(f"{len(users)} users")
+        notes.append(f"{len(users)} users")
+    stages.close()
+    elapsed = time.perf_counter() - stages.started
     typer.echo("")
     typer.echo(f"Sign in at http://{host}:{port}/ with one of these tokens "
                "(shown only now; only hashes are stored):")
     for name, token in users:
         typer.echo(f"  {name:<24} {token}")
     typer.echo(f"The inspector sees field division {top_division} only.")
-    typer.echo(f"Demo ready in {time.perf_counter() - started:.0f} s.")
+    typer.echo(f"Demo ready in {elapsed:.0f} s: version {logged.version} is champion, list "
+               f"{list_id} as of {as_of}, plan {plan_id}; MLflow: `dealer-risk mlflow-ui`.")
     if no_serve:
         return
     typer.echo(f"[{STAGES}/{STAGES}] serving on http://{host}:{port} (Ctrl+C to stop); "

@@ -68,8 +68,11 @@ def generate(
         ),
     ] = False,
 ) -> None:
-    """Write a synthetic national dataset (dealers, traces, multiple sales, inspections,
-    theft/loss) and, outside OUT_DIR, the hidden truth behind it."""
+    """Write a synthetic national world and, outside OUT_DIR, the hidden truth behind it.
+
+    The five tables of the data contract: dealers, traces, multiple sales, inspections
+    and theft/loss.
+    """
     first, last = _date(start), _date(end)
     if last <= first:
         raise typer.BadParameter("--end must be after --start")

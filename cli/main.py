@@ -15,13 +15,16 @@ import json
 import logging
 import os
 import warnings
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy.engine import make_url
 from typer.core import TyperGroup
 
+from cli.options import Quiet, open_store_or_fail, store_label
 from data.settings import get_settings
-from data.store import open_store, table_counts
+from data.store import schema, table_counts
 
 #: Each command, in the order ``--help`` lists them, and the module that registers it.
 COMMAND_MODULES = {
@@ -38,6 +41,7 @@ COMMAND_MODULES = {
     "report": "cli.monitor_commands",
     "users": "cli.users_commands",
     "serve": "cli.serve_commands",
+    "mlflow-ui": "cli.mlflow_commands",
     "demo": "cli.demo_commands",
 }
 
@@ -81,20 +85,46 @@ def _root() -> None:
 @app.command()
 def status(
     pretty: Annotated[bool, typer.Option(help="Indent the JSON.")] = True,
+    quiet: Quiet = False,
 ) -> None:
-    """Print, as JSON, row counts per table, model versions and the champion."""
+    """Print, as JSON, the store read, row counts per table, model versions, the champion.
+
+    A read-only question: a store that does not exist yet is reported (``store_exists``
+    false, zero rows), never created.
+    """
     from models.registry import list_model_versions  # MLflow: only when asked for
 
     settings = get_settings()
-    engine = open_store(settings.database_url)
+    url = settings.database_url
+    exists = store_exists(url)
+    if exists:
+        engine = open_store_or_fail(url)
+        counts = table_counts(engine)
+        engine.dispose()
+    else:
+        counts = dict.fromkeys(schema.CONTRACT_TABLES, 0)
     models = list_model_versions(settings.mlflow_tracking_uri)
     report = {
-        **table_counts(engine),
+        **counts,
         "model_versions": models["versions"],
         "champion": models["champion"],
-        "store": engine.url.render_as_string(hide_password=True),
+        "store": store_label(url),
+        "store_exists": exists,
+        "home": str(settings.home.resolve()),
     }
+    if not quiet:
+        typer.echo(f"store: {store_label(url)}" + ("" if exists else
+                   " does not exist (nothing was created; `dealer-risk ingest` or "
+                   "`dealer-risk demo` creates it; DEALER_RISK_HOME chooses where)"), err=True)
     typer.echo(json.dumps(report, indent=2 if pretty else None, default=str))
+
+
+def store_exists(url: str) -> bool:
+    """False for a SQLite store whose file is missing; a server's database is assumed."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return True
+    return Path(parsed.database).exists()
 
 
 def main() -> None:
@@ -110,3 +140,6 @@ def _quiet_library_noise() -> None:
     warnings.filterwarnings("ignore", message=".*LightGBM binary classifier.*")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
     logging.getLogger("mlflow").setLevel(logging.ERROR)
+    # Alembic announces every migration step at INFO (the store's and MLflow's own);
+    # warnings and errors still show.
+    logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +12,9 @@ import pandas as pd
 import typer
 from sqlalchemy import Engine
 
-from cli.options import AsOf
+from cli.options import AsOf, Json, Progress, Quiet, fail, open_store_or_fail
+from cli.options import artifact_root as artifact_root  # monitor_commands imports it here
+from cli.progress import Stages
 from data.settings import Settings, get_settings
 from data.store import open_store
 from data.truth_files import truth_companions
@@ -31,14 +34,6 @@ from training.tracking import log_result
 from training.truth import truth_evaluation
 
 
-def artifact_root(settings: Settings) -> Path | None:
-    """Where a local tracking store keeps artifacts; a tracking server decides its own."""
-    uri = settings.mlflow_tracking_uri
-    if uri.startswith(("sqlite:", "file:")) or "://" not in uri:
-        return settings.home / "mlflow-artifacts"
-    return None
-
-
 def git_commit() -> str:
     """The commit of the code that trains, for the run's tags ("unknown" outside git)."""
     try:
@@ -51,10 +46,12 @@ def git_commit() -> str:
     return completed.stdout.strip() or "unknown"
 
 
-def log_with_truth(settings: Settings, result: TrainingResult, truth: Path | None) -> LoggedRun:
+def log_with_truth(settings: Settings, result: TrainingResult, truth: Path | None,
+                   started_at: dt.datetime | None = None) -> LoggedRun:
     """Log a training result to MLflow, with the truth comparison when a truth file is given.
 
-    The truth metrics are added to ``result.summary`` and the section to the model card.
+    The truth metrics are added to ``result.summary`` and the section to the model card;
+    ``started_at`` (when training began) becomes the run's start.
     """
     sections: list[str] = []
     if truth is not None:
@@ -63,7 +60,8 @@ def log_with_truth(settings: Settings, result: TrainingResult, truth: Path | Non
         result.summary.update(truth_metrics)
         sections.append(section)
     return log_result(result, settings.mlflow_tracking_uri, artifact_root(settings),
-                      git_commit=git_commit(), extra_sections=sections)
+                      git_commit=git_commit(), extra_sections=sections,
+                      started_at=started_at)
 
 
 def score_and_store(
@@ -94,34 +92,73 @@ def train(
                      help="A generated world's truth file (OUT_DIR.truth.csv): adds the "
                           "ceiling and inverse-propensity-weighted estimates to the run."),
     ] = None,
+    quiet: Quiet = False,
+    as_json: Json = False,
+    progress: Progress = None,
 ) -> None:
     """Train on inspections closed before DATE, evaluate, log to MLflow, register a version.
 
-    The last line printed is the new version number alone.
+    The last line printed is the new version number alone (with --json: one JSON object).
     """
     settings = get_settings()
     config = load_experiment(experiment)
     day = as_of.date()
-    engine = open_store(settings.database_url)
-    try:
-        tables = load_tables(engine, known_before=day)
-        # Inspections that came from plans made before the date, linked as monitoring
-        # links them: their selection probabilities weigh the run (docs/model.md).
-        selection = stored_selection_probabilities(engine, tables.inspections, day)
-    finally:
-        engine.dispose()
-    typer.echo(f"training experiment {config.name!r} as of {day} ...", err=True)
-    try:
-        # No plan yet and weights off: the run is exactly what it was before plans.
-        given = len(selection) > 0 or config.weights.inverse_probability
-        result = train_model(tables, day, config, selection=selection if given else None)
-    except ValueError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=1) from error
-    summary = result.summary
-    for line in (
+    with Stages("train", 3, quiet=quiet,
+                progress=progress) as stages:
+        with stages.stage(f"reading inspections closed before {day}"):
+            engine = open_store_or_fail(settings.database_url)
+            try:
+                tables = load_tables(engine, known_before=day)
+                # Inspections that came from plans made before the date, linked as
+                # monitoring links them: their selection probabilities weigh the run
+                # (docs/model.md).
+                selection = stored_selection_probabilities(engine, tables.inspections, day)
+            finally:
+                engine.dispose()
+        started_at = dt.datetime.now(dt.UTC)
+        with stages.stage(f"training experiment {config.name!r} as of {day}") as notes:
+            try:
+                # No plan yet and weights off: the run is exactly what it was before plans.
+                given = len(selection) > 0 or config.weights.inverse_probability
+                result = train_model(tables, day, config,
+                                     selection=selection if given else None)
+            except ValueError as error:
+                raise fail(str(error), code=1) from error
+            notes.extend(_training_lines(result))
+        with stages.stage("logging the run to MLflow and registering the version") as notes:
+            logged = log_with_truth(settings, result, truth, started_at=started_at)
+            summary = result.summary
+            if truth is not None:
+                notes.append(
+                    f"against the truth: ceiling precision@2% "
+                    f"{summary['truth_ceiling_precision_at_2pct']:.3f}, gap closed "
+                    f"{summary['truth_gap_closed_at_2pct']:.0%}, IPW precision@2% "
+                    f"{summary['ipw_precision_at_2pct']:.3f}")
+        model_at_capacity = summary.get("precision_at_capacity", float("nan"))
+        rule_at_capacity = summary.get("baseline_demand_letter_2_precision_at_capacity",
+                                       float("nan"))
+        stages.finish(f"registered {REGISTERED_MODEL_NAME} version {logged.version} "
+                      f"(run {logged.run_id}): precision at capacity {model_at_capacity:.3f} "
+                      f"against {rule_at_capacity:.3f} for the Demand Letter 2 rule")
+    if as_json:
+        typer.echo(json.dumps({
+            "version": logged.version, "run_id": logged.run_id, "model_uri": logged.model_uri,
+            "experiment": config.name, "label": config.label, "as_of": day.isoformat(),
+            "metrics": {key: value for key, value in summary.items() if value == value},
+        }))
+    else:
+        typer.echo(logged.version)
+
+
+def _training_lines(result: TrainingResult) -> list[str]:
+    """What a run found, in a few lines: rows, validation against baselines, notes."""
+    summary, config = result.summary, result.config
+    # The positives are of the run's own label, which is "serious" only by default.
+    positives = ("serious" if config.label == "serious"
+                 else f"positive for label {config.label}")
+    return [
         f"inspections: {int(summary['training_inspections']):,} "
-        f"({int(summary['training_serious']):,} serious)",
+        f"({int(summary['training_serious']):,} {positives})",
         f"validation precision@2%: model {summary['precision_at_2pct']:.3f}, "
         f"Demand Letter 2 {summary['baseline_demand_letter_2_precision_at_2pct']:.3f}, "
         f"random {summary['baseline_random_precision_at_2pct']:.3f}",
@@ -133,18 +170,7 @@ def train(
            f"precision at capacity {summary['ipw_precision_at_capacity']:.3f}"]
           if "plan_linked_inspections" in summary else []),
         *result.notes,
-    ):
-        typer.echo(line, err=True)
-    logged = log_with_truth(settings, result, truth)
-    if truth is not None:
-        typer.echo(
-            f"against the truth: ceiling precision@2% "
-            f"{summary['truth_ceiling_precision_at_2pct']:.3f}, gap closed "
-            f"{summary['truth_gap_closed_at_2pct']:.0%}, IPW precision@2% "
-            f"{summary['ipw_precision_at_2pct']:.3f}", err=True)
-    typer.echo(f"registered {REGISTERED_MODEL_NAME} version {logged.version} "
-               f"(run {logged.run_id})", err=True)
-    typer.echo(logged.version)
+    ]
 
 
 def promote(
@@ -155,6 +181,8 @@ def promote(
     settings = get_settings()
     try:
         promotion = promote_version(settings.mlflow_tracking_uri, version, force=force)
+    except ModelNotFound as missing:
+        raise fail(str(missing)) from missing
     except PromotionRefused as refused:
         typer.echo(f"refused: {refused}", err=True)
         raise typer.Exit(code=1) from refused
@@ -188,23 +216,36 @@ def score(
         str | None,
         typer.Option("--model", help="Model URI (default: models:/dealer-risk@champion)."),
     ] = None,
+    quiet: Quiet = False,
+    as_json: Json = False,
+    progress: Progress = None,
 ) -> None:
     """Score every active licensee as of DATE; write FILE and store the list for serving."""
     settings = get_settings()
     day = as_of.date()
-    try:
-        bundle, version = load_bundle(settings.mlflow_tracking_uri, model)
-    except ModelNotFound as missing:
-        typer.echo(f"error: {missing} (train and promote a model first)", err=True)
-        raise typer.Exit(code=1) from missing
-    engine = open_store(settings.database_url)
-    try:
-        tables = load_tables(engine, known_before=day)
-        scored, list_id = score_and_store(engine, tables, day, bundle, version, out)
-    finally:
-        engine.dispose()
-    typer.echo(f"scored {len(scored):,} licensees as of {day} with version {version}; "
-               f"wrote {out}; stored as list {list_id}")
+    with Stages("score", 3, quiet=quiet,
+                progress=progress) as stages:
+        with stages.stage("loading the model"):
+            try:
+                bundle, version = load_bundle(settings.mlflow_tracking_uri, model)
+            except ModelNotFound as missing:
+                raise fail(f"{missing} (train and promote a model first)", code=1) from missing
+        engine = open_store_or_fail(settings.database_url)
+        try:
+            with stages.stage(f"reading facts known before {day}"):
+                tables = load_tables(engine, known_before=day)
+            with stages.stage("scoring, explaining and storing the list"):
+                scored, list_id = score_and_store(engine, tables, day, bundle, version, out)
+        finally:
+            engine.dispose()
+        stages.finish(f"scored {len(scored):,} licensees with version {version}")
+    if as_json:
+        typer.echo(json.dumps({"list_id": list_id, "licensees": len(scored),
+                               "model_version": version, "as_of": day.isoformat(),
+                               "out": str(out)}))
+    else:
+        typer.echo(f"scored {len(scored):,} licensees as of {day} with version {version}; "
+                   f"wrote {out}; stored as list {list_id}")
 
 
 def register(app: typer.Typer) -> None:

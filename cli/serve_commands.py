@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
+from cli.options import check_port_free, open_store_or_fail
 from data.settings import get_settings
-from data.store import open_store
 
 WORKER_HEALTHCHECK_SECONDS = 60
 
@@ -29,9 +29,10 @@ def serve(
     """Start the HTTP API (OpenAPI at /docs) on the champion model and its scored list."""
     import uvicorn
 
+    check_port_free(host, port)
     settings = get_settings()
     # Migrate once here: several workers starting on an empty store would race to do it.
-    open_store(settings.database_url).dispose()
+    open_store_or_fail(settings.database_url).dispose()
     if reload_seconds is not None:
         # Workers are fresh processes that read their settings from the environment.
         os.environ["DEALER_RISK_RELOAD_SECONDS"] = str(reload_seconds)

@@ -1,0 +1,138 @@
+"""What a user's mistakes look like: one line on stderr, a non-zero exit, no traceback.
+
+Each runs the real ``dealer-risk`` command in its own process, as a user types it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cli.main import COMMAND_MODULES, app
+
+DEALER_RISK = Path(sys.executable).with_name("dealer-risk")
+
+
+def run(home: Path | None, *args: str, cwd: Path | None = None,
+        **env: str) -> subprocess.CompletedProcess[str]:
+    """``dealer-risk ARGS`` in a fresh process with ``home`` as DEALER_RISK_HOME."""
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("DEALER_RISK_HOME", "DEALER_RISK_DATABASE_URL", "MLFLOW_TRACKING_URI")}
+    if home is not None:
+        base["DEALER_RISK_HOME"] = str(home)
+    return subprocess.run([str(DEALER_RISK), *args], capture_output=True, text=True,
+                          env={**base, **env}, cwd=cwd, timeout=120, check=False)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int,
+                          *words: str) -> str:
+    """The command failed with ``code`` and one ``error:`` line naming ``words``."""
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    for word in words:
+        assert word in errors[0]
+    return errors[0]
+
+
+@pytest.fixture
+def listening_port() -> Iterator[int]:
+    """A port something already listens on."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        yield int(taken.getsockname()[1])
+
+
+def test_promoting_a_version_that_does_not_exist_is_a_usage_error(tmp_path: Path) -> None:
+    assert_one_line_error(run(tmp_path / "home", "promote", "99"), 2, "no version '99'")
+
+
+def test_a_missing_champion_is_one_line(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert_one_line_error(run(home, "score", "--as-of", "2023-01-01", "--out",
+                              str(tmp_path / "s.csv")), 1, "champion")
+    assert_one_line_error(run(home, "plan", "--as-of", "2023-01-01", "--out",
+                              str(tmp_path / "p.csv")), 2, "no champion")
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_a_bad_date_is_a_usage_error_naming_the_option(tmp_path: Path) -> None:
+    result = run(tmp_path / "home", "train", "--as-of", "2023-13-01")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "--as-of" in result.stderr and "2023-13-01" in result.stderr
+
+
+@pytest.mark.postgres
+def test_a_store_that_cannot_be_opened_is_named(tmp_path: Path, postgres_url: str) -> None:
+    missing = postgres_url.split("?")[0].rsplit("/", 1)[0] + "/no_such_database_here"
+    error = assert_one_line_error(
+        run(tmp_path / "home", "status", DEALER_RISK_DATABASE_URL=missing), 1,
+        "cannot open the store", "no_such_database_here")
+    assert "does not exist" in error
+
+
+def test_a_home_that_cannot_be_created_is_named(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert_one_line_error(run(blocker / "home", "ingest", str(tmp_path)), 1,
+                          "cannot open the store", str(blocker))
+
+
+def test_status_reads_without_creating_a_store(tmp_path: Path) -> None:
+    # Run from a folder with no state and no DEALER_RISK_HOME: the default ./.dealer-risk.
+    result = run(None, "status", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["store_exists"] is False
+    assert report["home"] == str((tmp_path / ".dealer-risk").resolve())
+    assert report["store"].endswith(".dealer-risk/store.db") and report["dealers"] == 0
+    assert "does not exist (nothing was created" in result.stderr
+    assert not (tmp_path / ".dealer-risk").exists()
+    # Once a command that writes has created the store, status says it exists.
+    (tmp_path / "empty").mkdir()
+    run(None, "ingest", str(tmp_path / "empty"), cwd=tmp_path)  # rejected, store created
+    again = run(None, "status", "--quiet", cwd=tmp_path)
+    assert json.loads(again.stdout)["store_exists"] is True and again.stderr == ""
+
+
+@pytest.mark.parametrize("command", [["serve"], ["demo", "--dealers", "500"], ["mlflow-ui"]])
+def test_a_port_in_use_fails_at_once(tmp_path: Path, listening_port: int,
+                                     command: list[str]) -> None:
+    home = tmp_path / "home"
+    assert_one_line_error(run(home, *command, "--port", str(listening_port)), 2,
+                          f"port {listening_port}", "already in use")
+    # The demo fails before it generates anything.
+    assert not (home / "demo").exists()
+
+
+def _all_commands() -> list[list[str]]:
+    names: list[list[str]] = [[]]
+    for name in COMMAND_MODULES:
+        names.append([name])
+    names += [["import", "atf-ffl-list"], ["users", "add"]]
+    return names
+
+
+@pytest.mark.parametrize("command", _all_commands(), ids=lambda c: " ".join(c) or "root")
+def test_help_shows_no_flag_as_taking_a_value(command: list[str]) -> None:
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, [*command, "--help"], terminal_width=100)
+    assert result.exit_code == 0, result.output
+    assert "<bool>" not in result.output and "BOOLEAN" not in result.output
+    for flag in ("--help", "--no-serve", "--force", "--quiet", "--json"):
+        for line in result.output.splitlines():
+            if f"{flag} " in line:
+                # A flag's row holds its name and its help, never a value's type.
+                assert "<" not in line.split(flag, 1)[1].split("  ")[0]
+
