@@ -63,9 +63,9 @@ def test_a_version_carries_its_description_its_training_start_and_iso_dates(
 
 def test_an_unknown_version_is_a_model_not_found(tmp_path: Path) -> None:
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    with pytest.raises(ModelNotFound, match="no version '7' .no version yet"):
+    with pytest.raises(ModelNotFound, match=r"no version '7' \(no version yet"):
         version_run(tracking, "7")
     log_training_run(tracking, tmp_path / "artifacts", _bundle(), params={}, metrics={},
                      tags={})
-    with pytest.raises(ModelNotFound, match="no version '7' .versions 1"):
+    with pytest.raises(ModelNotFound, match=r"no version '7' \(versions 1\)"):
         version_run(tracking, "7")
