@@ -29,6 +29,7 @@ from serving.changes import ComparisonCache
 from serving.deps import BEARER_SCHEME, TokenCache
 from serving.docs_assets import router as docs_router
 from serving.guard import RequestGuard
+from serving.pages import monitoring as monitoring_pages
 from serving.pages import router as pages_router
 from serving.problems import add_problem_schemas, install_problem_handlers
 from serving.routes import audit, dealers, health, lists, models, plans, scores, users
@@ -186,6 +187,7 @@ def create_app(settings: Settings, *, state_loader: Loader = load_state) -> Fast
                    audit.router, users.router, plans.router, lists.router):
         app.include_router(router)
     app.include_router(pages_router)  # the HTML pages (docs/pages.md)
+    app.include_router(monitoring_pages.router)  # monitoring, enforcement, plan marks
     app.include_router(docs_router)  # /docs and /redoc without a CDN
 
     def openapi() -> dict[str, Any]:

@@ -11,6 +11,7 @@ rows.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import threading
@@ -22,12 +23,28 @@ from sqlalchemy import Engine, and_, select
 
 from data.store import schema
 from planning.design import EXPLORATION, RISK
-from planning.plans import PLAN_CSV_COLUMNS, PlanInfo, plan_info, plan_rows, stored_plans
+from planning.marks import (
+    Mark,
+    check_mark,
+    clear_mark,
+    planned_division,
+    read_marks,
+    set_mark,
+)
+from planning.plans import (
+    MARK_REASONS,
+    PLAN_CSV_COLUMNS,
+    PlanInfo,
+    plan_info,
+    plan_rows,
+    stored_plans,
+)
 from scoring.lists import scores
 from scoring.score import REASONS_PER_LICENSEE
 from serving.schemas import (
     PlanDivisionPublic,
     PlanExclusionPublic,
+    PlanMarkPublic,
     PlanPublic,
     PlanRowPublic,
     PlanSummaryPublic,
@@ -150,7 +167,8 @@ def read_plan(engine: Engine, plan_id: int, field_division: str | None, *,
 
     ``plan_wide`` says whether the caller may see plan-wide figures (the exclusion counts,
     which are not broken down by division); a caller limited to a division may not. The
-    answer is kept (the last :data:`KEPT_PLANS`), since stored plans are immutable.
+    answer is kept (the last :data:`KEPT_PLANS`), since stored plans are immutable; the
+    rows' "not inspected" marks, which change, are read afresh each time.
     """
     key = (engine.url.render_as_string(hide_password=True), plan_id, field_division,
            plan_wide)
@@ -158,14 +176,72 @@ def read_plan(engine: Engine, plan_id: int, field_division: str | None, *,
         kept = _kept_plans.get(key)
         if kept is not None:
             _kept_plans.move_to_end(key)
-            return kept
-    plan = _read_plan(engine, plan_id, field_division, plan_wide=plan_wide)
-    if plan is not None:
+    if kept is None:
+        kept = _read_plan(engine, plan_id, field_division, plan_wide=plan_wide)
+        if kept is None:
+            return None
         with _kept_plans_lock:
-            _kept_plans[key] = plan
+            _kept_plans[key] = kept
             while len(_kept_plans) > KEPT_PLANS:
                 _kept_plans.popitem(last=False)
-    return plan
+    return _with_marks(engine, kept, field_division)
+
+
+def mark_public(mark: Mark) -> PlanMarkPublic:
+    """A stored mark as the API shows it."""
+    return PlanMarkPublic(plan_id=mark.plan_id, license_number=mark.license_number,
+                          field_division=mark.field_division, reason=mark.reason,
+                          reason_text=MARK_REASONS.get(mark.reason, mark.reason),
+                          note=mark.note, marked_by=mark.marked_by, marked_at=mark.marked_at)
+
+
+def _with_marks(engine: Engine, plan: PlanPublic, field_division: str | None) -> PlanPublic:
+    """The kept plan with its rows' current marks (marks change; the plan never does).
+
+    One small query per read; only marked rows are copied, so an unmarked plan costs
+    the query alone.
+    """
+    marks = read_marks(engine, plan.plan.plan_id, field_division)
+    if not marks:
+        return plan
+    items = [row if (key := (plan.plan.plan_id, row.license_number)) not in marks
+             else row.model_copy(update={"mark": mark_public(marks[key])})
+             for row in plan.items]
+    return plan.model_copy(update={"items": items})
+
+
+def _visible_division(engine: Engine, plan_id: int, license_number: str,
+                      caller_division: str | None) -> str | None:
+    """The row's division if the caller may see the row, else None (no such row, or a
+    row of another division: both a 404, so other divisions' plans stay hidden)."""
+    division = planned_division(engine, plan_id, license_number)
+    if division is None or (caller_division is not None and division != caller_division):
+        return None
+    return division
+
+
+def mark_row(engine: Engine, plan_id: int, license_number: str, *, reason: str,
+             note: str | None, user_name: str, caller_division: str | None,
+             at: dt.datetime) -> PlanMarkPublic | None:
+    """Mark a plan row "not inspected"; None when the caller may not see the row.
+
+    Raises :class:`planning.marks.MarkError` for an unknown reason or a note too long.
+    """
+    check_mark(reason, note)
+    if _visible_division(engine, plan_id, license_number, caller_division) is None:
+        return None
+    mark = set_mark(engine, plan_id, license_number, reason=reason, note=note,
+                    marked_by=user_name, marked_at=at)
+    return None if mark is None else mark_public(mark)
+
+
+def unmark_row(engine: Engine, plan_id: int, license_number: str,
+               caller_division: str | None) -> bool | None:
+    """Clear a plan row's mark: whether there was one; None when the caller may not see
+    the row."""
+    if _visible_division(engine, plan_id, license_number, caller_division) is None:
+        return None
+    return clear_mark(engine, plan_id, license_number)
 
 
 def _read_plan(engine: Engine, plan_id: int, field_division: str | None, *,
@@ -195,7 +271,7 @@ def plan_csv(plan: PlanPublic) -> str:
         reasons = [*row.top_reasons, *[""] * REASONS_PER_LICENSEE][:REASONS_PER_LICENSEE]
         writer.writerow([
             row.license_number, row.field_division, row.selected_by,
-            repr(row.selection_probability), repr(row.score), row.priority,
+            row.selection_probability, row.score, row.priority,  # numbers as numbers
             "" if row.rank is None else row.rank, row.business_name or "",
             row.premise_city or "", row.premise_state or "", row.license_type or "",
             *reasons, identity.plan_id, identity.model_version, identity.list_id,

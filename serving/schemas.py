@@ -471,6 +471,30 @@ class PlansPublic(Stamped):
     items: list[PlanSummaryPublic]
 
 
+class PlanMarkCreate(BaseModel):
+    """Mark a planned licensee "not inspected": why, and an optional note."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Literal["out_of_business", "refused", "moved", "deferred"] = Field(
+        description="Why the licensee was not inspected.")
+    note: str | None = Field(default=None, max_length=500,
+                             description="Free text, at most 500 characters.")
+
+
+class PlanMarkPublic(BaseModel):
+    """An inspector's "not inspected" mark on a planned licensee."""
+
+    plan_id: int
+    license_number: str
+    field_division: str
+    reason: str = Field(description="`out_of_business`, `refused`, `moved` or `deferred`.")
+    reason_text: str = Field(description="The reason in plain words.")
+    note: str | None
+    marked_by: str
+    marked_at: dt.datetime
+
+
 class PlanRowPublic(BaseModel):
     """One planned inspection, with what an inspector reads about the licensee."""
 
@@ -487,6 +511,8 @@ class PlanRowPublic(BaseModel):
     premise_state: str | None
     license_type: str | None
     top_reasons: list[str]
+    mark: PlanMarkPublic | None = Field(
+        default=None, description='The "not inspected" mark an inspector set, if any.')
 
 
 class PlanPublic(Stamped):

@@ -24,7 +24,7 @@ from fastapi.responses import RedirectResponse
 
 from features.catalogue import format_value, get_feature
 from models.registry import download_run_artifact
-from planning.plans import PlanInfo, plan_info, stored_plans
+from planning.plans import MARK_NOTE_MAX_LENGTH, MARK_REASONS, PlanInfo, plan_info, stored_plans
 from serving.changes import movements, previous_ranks
 from serving.dealers import read_dealer, read_profile
 from serving.deps import Caller, ServingStateDep, check_division
@@ -661,6 +661,8 @@ async def my_plan_page(request: Request, user: PageUserDep) -> Response:
         "division": division, "divisions": [str(d["field_division"]) for d in info.divisions],
         "figures": plan.divisions[0] if plan.divisions else None,
         "export_url": "/plan.csv?" + urlencode(query),
+        "mark_reasons": MARK_REASONS, "mark_note_max": MARK_NOTE_MAX_LENGTH,
+        "marked": sum(row.mark is not None for row in plan.items),
     })
 
 

@@ -1,17 +1,33 @@
-"""``/api/v1/plans``: the stored inspection plans, read-only (a stored plan never changes)."""
+"""``/api/v1/plans``: the stored inspection plans (a stored plan never changes) and the
+inspectors' "not inspected" marks on their rows."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from planning.marks import MarkError
 from serving.deps import EngineDep, HolderDep, InspectorDep
-from serving.plans import list_plans, plan_csv, plan_csv_filename, read_plan
+from serving.plans import (
+    list_plans,
+    mark_row,
+    plan_csv,
+    plan_csv_filename,
+    read_plan,
+    unmark_row,
+)
 from serving.problems import problem_responses
 from serving.query import ApiRoute
-from serving.schemas import PlanPublic, PlansPublic
+from serving.schemas import (
+    LICENSE_NUMBER_MAX_LENGTH,
+    PlanMarkCreate,
+    PlanMarkPublic,
+    PlanPublic,
+    PlansPublic,
+)
 
 router = APIRouter(route_class=ApiRoute, prefix="/api/v1/plans", tags=["plans"])
 
@@ -74,3 +90,57 @@ async def plan(
             "X-Model-Version": found.plan.model_version,
             "X-As-Of": found.plan.as_of.isoformat()})
     return found
+
+
+LicenseNumber = Annotated[str, Path(min_length=1, max_length=LICENSE_NUMBER_MAX_LENGTH,
+                                    pattern=r"^[^\x00]*$",
+                                    description="A planned licensee's license number.")]
+
+
+@router.put("/{plan_id}/rows/{license_number}/mark", response_model=PlanMarkPublic,
+            responses=problem_responses(401, 403, 404, 422))
+async def mark_not_inspected(
+    plan_id: PlanId, license_number: LicenseNumber, body: PlanMarkCreate,
+    caller: InspectorDep, engine: EngineDep, holder: HolderDep,
+) -> PlanMarkPublic:
+    """Mark a planned licensee "not inspected", with the reason (and a note).
+
+    Replaces the row's mark if it has one. An inspector limited to a field division may
+    mark only that division's rows; another division's row answers 404, as an unknown one
+    does. Every mark is audited (`plan.mark`).
+    """
+    at = dt.datetime.now(dt.UTC)
+    try:
+        mark = await run_in_threadpool(lambda: mark_row(
+            engine, plan_id, license_number, reason=body.reason, note=body.note,
+            user_name=caller.user.name, caller_division=caller.user.division, at=at))
+    except MarkError as error:
+        raise HTTPException(422, str(error)) from error
+    if mark is None:
+        raise HTTPException(404, f"plan {plan_id} has no row {license_number} you may see")
+    await caller.record("plan.mark", f"/api/v1/plans/{plan_id}/rows/{license_number}/mark",
+                        holder.current, {"plan_id": plan_id, "license_number": license_number,
+                                         "field_division": mark.field_division,
+                                         "reason": mark.reason, "note": mark.note})
+    return mark
+
+
+@router.delete("/{plan_id}/rows/{license_number}/mark", status_code=204,
+               responses=problem_responses(401, 403, 404, 422))
+async def clear_not_inspected(
+    plan_id: PlanId, license_number: LicenseNumber, caller: InspectorDep,
+    engine: EngineDep, holder: HolderDep,
+) -> Response:
+    """Clear a planned licensee's "not inspected" mark (audited as `plan.unmark`).
+
+    404 when the row has no mark, is unknown, or belongs to another division than the
+    caller's.
+    """
+    cleared = await run_in_threadpool(unmark_row, engine, plan_id, license_number,
+                                      caller.user.division)
+    if not cleared:
+        raise HTTPException(404, f"plan {plan_id} has no mark on {license_number} you may "
+                                 "see")
+    await caller.record("plan.unmark", f"/api/v1/plans/{plan_id}/rows/{license_number}/mark",
+                        holder.current, {"plan_id": plan_id, "license_number": license_number})
+    return Response(status_code=204)
