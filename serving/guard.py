@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import Request
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -92,17 +93,28 @@ class RequestGuard:
                 scope, receive, send)
             return
         received = 0
+        too_large = False
 
         async def counted() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    too_large = True
                     raise BodyTooLarge(limit)
             return message
 
-        await self.app(scope, counted, send)
+        async def closing(message: Message) -> None:
+            # Whoever renders the 413 (the API's problem, a page), the rest of the body is
+            # never read, so the server closes the connection: the answer says so.
+            if too_large and message["type"] == "http.response.start":
+                headers = [(name, value) for name, value in message.get("headers", [])
+                           if name.lower() != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, counted, closing)
 
     async def _refuse_nul(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -133,7 +145,8 @@ async def _authentication_refusal(request: Request) -> Any:
 
 def _operation_exists(scope: Scope) -> bool:
     """Whether a route takes this method on this path (only requests with a body ask)."""
-    return any(route.matches(scope)[0] is Match.FULL for route in scope["app"].router.routes)
+    return any(route.matches(scope)[0] is Match.FULL
+               for route in iter_route_contexts(scope["app"].router.routes))
 
 
 def _nul_fields(scope: Scope) -> list[str]:
@@ -141,9 +154,9 @@ def _nul_fields(scope: Scope) -> list[str]:
     fields: list[str] = []
     if "\x00" in scope["path"]:
         named = []
-        for route in scope["app"].router.routes:
+        for route in iter_route_contexts(scope["app"].router.routes):
             match, child = route.matches(scope)
-            if match is Match.FULL:
+            if match is not Match.NONE:  # the path matches (the method may not)
                 named = [name for name, value in child.get("path_params", {}).items()
                          if "\x00" in str(value)]
                 break
