@@ -29,6 +29,7 @@ from serving.changes import ComparisonCache
 from serving.deps import BEARER_SCHEME, TokenCache
 from serving.docs_assets import router as docs_router
 from serving.guard import RequestGuard
+from serving.operation_ids import tag_and_name
 from serving.pages import monitoring as monitoring_pages
 from serving.pages import router as pages_router
 from serving.problems import add_problem_schemas, install_problem_handlers
@@ -176,6 +177,7 @@ def create_app(settings: Settings, *, state_loader: Loader = load_state) -> Fast
         lifespan=lifespan,
         telemetry=_telemetry(settings),  # type: ignore[arg-type]
         docs_url=None, redoc_url=None,  # served offline by serving.docs_assets
+        generate_unique_id_function=tag_and_name,  # operation ids `dealers-ranked_list`
     )
     app.state.settings = settings
     app.state.state_loader = state_loader

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
@@ -49,7 +49,8 @@ class _Row:
 
 
 def chart_contributions(
-    contributions: Sequence[ContributionPublic], top_reasons: int = 3
+    contributions: Sequence[ContributionPublic], top_reasons: int = 3,
+    always: Collection[str] = (),
 ) -> list[ContributionPublic]:
     """The features the chart draws: the largest by size, and always the top reasons.
 
@@ -62,6 +63,7 @@ def chart_contributions(
     positive = sorted((row for row in contributions if row.shap_value > 0),
                       key=lambda row: (-row.shap_value, row.feature))
     chosen.update(row.feature for row in positive[:top_reasons])
+    chosen.update(always)  # e.g. a what-if's changed features (ux-pages)
     return [row for row in by_size if row.feature in chosen]
 
 
@@ -98,8 +100,9 @@ def _peer_note(row: ContributionPublic, license_type: str | None) -> str:
     return f"{row.feature} · {ordinal(row.peer_percentile)} percentile among {peers}"
 
 
-def _rows(explanation: ExplanationBase, license_type: str | None) -> list[_Row]:
-    shown = chart_contributions(explanation.contributions)
+def _rows(explanation: ExplanationBase, license_type: str | None,
+          always: Collection[str] = ()) -> list[_Row]:
+    shown = chart_contributions(explanation.contributions, always=always)
     base = explanation.base_value
     calibration = explanation.calibration
     rows = [_Row("start", ("Average licensee (where every score starts)",),
@@ -139,9 +142,11 @@ def _ticks(low: float, high: float, calibration: CalibrationPublic) -> list[tupl
 
 
 def waterfall_svg(explanation: ExplanationBase, *, license_type: str | None,
-                  chart_id: str = "waterfall", caption: str = "") -> Markup:
-    """The explanation as an accessible inline SVG waterfall (see the module docstring)."""
-    rows = _rows(explanation, license_type)
+                  chart_id: str = "waterfall", caption: str = "",
+                  always: Collection[str] = ()) -> Markup:
+    """The explanation as an accessible inline SVG waterfall (see the module docstring);
+    ``always`` names features drawn whatever their size (a what-if's changed ones)."""
+    rows = _rows(explanation, license_type, always)
     levels = [value for row in rows for value in (row.start, row.end)]
     low, high = min(levels), max(levels)
     pad = max(high - low, 0.5) * 0.08

@@ -176,9 +176,9 @@ async def _form(request: Request) -> dict[str, str]:
 # --- sign-in -----------------------------------------------------------------------------
 
 
-@router.get("/")
+@router.api_route("/", methods=["GET", "HEAD"])
 async def home() -> RedirectResponse:
-    """The ranked list is the start page."""
+    """The ranked list is the start page (HEAD too: link checkers and monitors ask it)."""
     return RedirectResponse("/dealers", status_code=303)
 
 
