@@ -6,7 +6,8 @@ its doc pages off (``docs_url=None, redoc_url=None``) and this router serves the
 assets of the installed ``fastapi-offline`` distribution (it packages the Swagger UI and
 ReDoc builds; we use only its files, not its app class), so nothing is copied into this
 repository and an upgrade of that package upgrades the viewers. ReDoc's Google fonts are
-left out. The pages and assets are public, like ``/openapi.json``.
+left out, and a Content-Security-Policy keeps both pages from fetching anything from
+another host. The pages and assets are public, like ``/openapi.json``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,21 @@ ASSET_TYPES = {
     "favicon.png": "image/png",
 }
 
+#: Nothing from another host. FastAPI's Swagger page starts the viewer with an inline
+#: script, and both viewers style themselves inline and search in a blob worker; ReDoc's
+#: footer logo (an image on its CDN, which hides itself when it cannot load) is refused.
+DOCS_CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
 router = APIRouter(include_in_schema=False)
+
+
+def _closed(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = DOCS_CONTENT_SECURITY_POLICY
+    return page
 
 
 def asset_directory() -> Traversable:
@@ -39,22 +54,22 @@ def asset_directory() -> Traversable:
 @router.get("/docs")
 async def swagger_ui() -> HTMLResponse:
     """Swagger UI on the app's OpenAPI document, with local assets."""
-    return get_swagger_ui_html(
+    return _closed(get_swagger_ui_html(
         openapi_url="/openapi.json", title="dealer-risk API",
         swagger_js_url=f"{ASSETS_PATH}/swagger-ui-bundle.js",
         swagger_css_url=f"{ASSETS_PATH}/swagger-ui.css",
         swagger_favicon_url=f"{ASSETS_PATH}/favicon.png",
-    )
+    ))
 
 
 @router.get("/redoc")
 async def redoc() -> HTMLResponse:
     """ReDoc on the app's OpenAPI document, with local assets and no web fonts."""
-    return get_redoc_html(
+    return _closed(get_redoc_html(
         openapi_url="/openapi.json", title="dealer-risk API",
         redoc_js_url=f"{ASSETS_PATH}/redoc.standalone.js",
         redoc_favicon_url=f"{ASSETS_PATH}/favicon.png", with_google_fonts=False,
-    )
+    ))
 
 
 @router.get(ASSETS_PATH + "/{name}")

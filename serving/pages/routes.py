@@ -589,7 +589,8 @@ async def _what_if_page(request: Request, license_number: str, user: User,
         "what_if": result, "what_if_errors": errors, "changed_rows": changed_rows,
         "chart": waterfall_svg(result, license_type=profile.license_type if profile else None,
                                chart_id="what-if-chart",
-                               caption="Why the changed licensee would score as it does")
+                               caption="Why the changed licensee would score as it does",
+                               always=[change.feature for change in result.changes])
         if result else None,
     }, status_code=422 if errors else 200)
 

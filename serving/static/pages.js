@@ -18,6 +18,14 @@ document.addEventListener("DOMContentLoaded", () => {
         const differs = input.value.trim() !== input.dataset.original;
         input.classList.toggle("changed", differs);
         input.closest(".field")?.classList.toggle("changed-field", differs);
+        // Empty means "unknown"; anything else must be a finite number.
+        const text = input.value.trim();
+        const valid = text === "" || Number.isFinite(Number(text));
+        if (valid) {
+          input.removeAttribute("aria-invalid");
+        } else {
+          input.setAttribute("aria-invalid", "true");
+        }
         if (differs) {
           changed += 1;
         }

@@ -202,6 +202,70 @@ def test_a_supervisor_scores_a_what_if(supervisor: Page) -> None:
     _screenshot(supervisor, "what-if", until="svg#what-if-chart")
 
 
+def test_an_edited_what_if_field_looks_edited_and_its_feature_is_charted(
+    supervisor: Page,
+) -> None:
+    supervisor.goto("/dealers")
+    supervisor.locator("table.ranked tbody tr").nth(1).get_by_role("link").click()
+    form = supervisor.locator("#what-if-form")
+    form.locator("details.more-features summary").click()
+    # The last field of the folded ones: a feature whose push is among the smallest, which
+    # the chart would leave out were it not changed.
+    field = form.locator("details.more-features input").last
+    feature = str(field.get_attribute("name"))
+    label = form.locator(f"label[for='whatif-{feature}'] .field-help").inner_text()
+    field.fill("7")
+    edited = field.evaluate("e => getComputedStyle(e).borderTopColor")
+    form.locator(".what-if-grid input").first.fill("many")  # an invalid value
+    invalid_form = form.locator(".what-if-grid input").first
+    invalid = invalid_form.evaluate("e => getComputedStyle(e).borderTopColor")
+    assert edited == "rgb(23, 92, 211)"  # the blue "lowers" colour, not the invalid red
+    expect(form.locator(".changed-field .edited-note").first).to_be_visible()
+    invalid_form.fill(str(invalid_form.get_attribute("data-original")))
+    form.get_by_role("button", name="Score with these values").click()
+    expect(supervisor).to_have_url(re.compile(r"/what-if$"))
+    rows = supervisor.locator("table.changed-values tbody tr")
+    expect(rows).to_have_count(1)
+    header = rows.first.locator("th").inner_text()
+    assert header.startswith(label) and feature in header  # the catalogue's words first
+    assert invalid != edited
+    chart = supervisor.locator("svg#what-if-chart")
+    expect(chart).to_be_visible()
+    assert feature in chart.locator("g.waterfall-feature").all_text_contents().__str__()
+    # Re-shown after the post, the field is still marked as edited (no script needed).
+    expect(supervisor.locator(f"#whatif-{feature}")).to_have_class(re.compile("changed"))
+
+
+def test_docs_and_redoc_render_with_the_network_blocked(
+    chromium: Browser, server: Server
+) -> None:
+    context = chromium.new_context(viewport=VIEWPORT, base_url=server.base_url)
+    elsewhere: list[str] = []
+
+    def only_this_server(route: Any) -> None:
+        if route.request.url.startswith(server.base_url):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_this_server)
+    page = context.new_page()
+    page.goto("/docs")
+    operations = page.locator(".opblock-summary-path")
+    expect(operations.first).to_be_visible()
+    assert operations.count() >= 10
+    expect(page.locator(".opblock-summary-path", has_text="/api/v1/dealers/ranked").first
+           ).to_be_visible()
+    _screenshot(page, "docs")
+    page.goto("/redoc")
+    expect(page.get_by_text("/api/v1/dealers/ranked").first).to_be_attached()
+    expect(page.locator("h2").filter(has_text=re.compile("ranked", re.I)).first).to_be_visible()
+    _screenshot(page, "redoc")
+    context.close()
+    assert not elsewhere, f"the docs asked another host: {elsewhere}"
+
+
 def test_the_models_page_shows_its_plots(supervisor: Page) -> None:
     supervisor.goto("/models")
     expect(supervisor.get_by_role("heading", name="Metrics beside the baselines")).to_be_visible()
@@ -294,3 +358,96 @@ def test_the_list_shows_movement_since_the_previous_list(supervisor: Page) -> No
     history = supervisor.locator("svg.history")
     expect(history).to_be_visible()
     expect(history).to_contain_text("model v1")
+
+
+# --- every page kind at 1366 px on a generated world -------------------------------------
+
+#: Problems a page has with the width: the document wider than the window, or a table
+#: wider than the box that scrolls it (a column cut off, reachable only by scrolling).
+_WIDTH_PROBLEMS = """() => {
+  const problems = [];
+  const doc = document.documentElement;
+  if (doc.scrollWidth > window.innerWidth) {
+    problems.push(`page ${doc.scrollWidth} px wide in a ${window.innerWidth} px window`);
+  }
+  for (const table of document.querySelectorAll("table")) {
+    if (table.offsetParent === null) continue;  // not rendered (a closed <details>)
+    const right = table.getBoundingClientRect().right;
+    if (right > window.innerWidth + 0.5) {
+      problems.push(`table ${table.className || table.id} ends at ${right} px`);
+    }
+    for (let box = table.parentElement; box; box = box.parentElement) {
+      const overflow = getComputedStyle(box).overflowX;
+      if (overflow !== "visible" && box.scrollWidth > box.clientWidth + 1) {
+        problems.push(`table ${table.className || "(plain)"} is ${box.scrollWidth} px in a ` +
+                      `${box.clientWidth} px box`);
+      }
+    }
+  }
+  return problems;
+}"""
+
+#: How many licensees at the top of the generated list the width test opens.
+TOP_LICENSEES = 40
+
+
+def _width_problems(page: Page) -> list[str]:
+    return list(page.evaluate(_WIDTH_PROBLEMS))
+
+
+@pytest.fixture(scope="module")
+def generated_server(generated_home: ServedHome,
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    running = start_server(generated_home.env(),
+                           tmp_path_factory.mktemp("generated-pages") / "serve.log")
+    yield running
+    stop_server(running)
+
+
+def test_every_page_kind_fits_1366_px_on_a_generated_world(
+    chromium: Browser, generated_server: Server, generated_home: ServedHome
+) -> None:
+    page = _new_page(chromium, generated_server)
+    page.goto("/login")
+    seen: dict[str, list[str]] = {"/login": _width_problems(page)}
+    page.locator("#token").fill(generated_home.tokens["supervisor"])
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/dealers$"))
+    page.goto("/dealers?per_page=50")
+    seen["/dealers?per_page=50"] = _width_problems(page)
+    numbers = page.locator("table.ranked .license-number").all_inner_texts()[:TOP_LICENSEES]
+    assert len(numbers) == TOP_LICENSEES
+    for number in numbers:
+        page.goto(f"/dealers/{number}")
+        seen[f"/dealers/{number}"] = _width_problems(page)
+    page.locator("details.explanation-details").evaluate("d => d.open = true")
+    seen[f"/dealers/{numbers[-1]} (every feature open)"] = _width_problems(page)
+    _screenshot(page, "generated-dealer-supervisor")
+    page.goto(f"/dealers/{numbers[0]}/what-if")
+    seen["what-if form"] = _width_problems(page)
+    field = page.locator("#what-if-form .what-if-grid input").first
+    field.fill("0")
+    page.get_by_role("button", name="Score with these values").click()
+    expect(page.locator(".result-card")).to_be_visible()
+    seen["what-if result"] = _width_problems(page)
+    for path in ("/models", "/plan", "/plans", "/dealers/0-00-000-00-XX-00000"):
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+        seen[path] = _width_problems(page)
+    _screenshot(page, "generated-404")
+    page.goto("/models")
+    _screenshot(page, "generated-models", until="table.fairness")
+    page.context.close()
+    inspector = _new_page(chromium, generated_server)
+    inspector.goto("/login")
+    inspector.locator("#token").fill(generated_home.tokens["division_inspector"])
+    inspector.keyboard.press("Enter")
+    expect(inspector).to_have_url(re.compile(r"/dealers$"))
+    seen["/dealers (division inspector)"] = _width_problems(inspector)
+    inspector.goto(f"/dealers/{inspector.locator('.license-number').first.inner_text()}")
+    seen["licensee (division inspector)"] = _width_problems(inspector)
+    inspector.goto("/models")
+    seen["/models (403 page)"] = _width_problems(inspector)
+    inspector.context.close()
+    wide = {path: problems for path, problems in seen.items() if problems}
+    assert not wide, f"{len(wide)} of {len(seen)} pages do not fit 1366 px: {wide}"
