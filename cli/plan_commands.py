@@ -11,6 +11,7 @@ import typer
 from sqlalchemy import Engine
 
 from cli.options import AsOf, fail
+from data.csv_cells import frame_to_csv
 from data.settings import get_settings
 from data.store import open_store
 from data.store.read import read_tables
@@ -91,7 +92,7 @@ def plan(
     finally:
         engine.dispose()
     out.parent.mkdir(parents=True, exist_ok=True)
-    plan_csv_frame(design, plan_id, listing).to_csv(out, index=False, float_format="%.10g")
+    frame_to_csv(plan_csv_frame(design, plan_id, listing), out, float_format="%.10g")
     if listing.as_of != day:
         typer.echo(f"note: the newest list of version {listing.model_version} is as of "
                    f"{listing.as_of}", err=True)

@@ -35,6 +35,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from data.contract import SERIOUS_OUTCOMES
+from data.csv_cells import frame_to_csv
 from data.store.read import read_tables
 from monitoring.monitor import plan_figures
 from monitoring.outcomes import link_outcomes
@@ -396,7 +397,7 @@ def write_report(engine: Engine, as_of: dt.date, out: Path) -> list[Path]:
     written = []
     for name, table in published.items():
         path = out / f"{name}.csv"
-        table.to_csv(path, index=False)
+        frame_to_csv(table, path)  # neutralises formulas (data/csv_cells.py)
         written.append(path)
     index = out / "index.html"
     index.write_text(render_html(as_of, published, charts(published["by_year"],

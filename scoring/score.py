@@ -17,6 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from data.contract import is_synthetic_license_number
+from data.csv_cells import frame_to_csv
 from features.catalogue import CATALOGUE_VERSION
 from features.pipelines.build import build_features
 from features.pipelines.peers import peer_percentiles
@@ -149,4 +150,4 @@ def write_score_csv(scored: ScoredList, path: str) -> None:
     for i in range(REASONS_PER_LICENSEE):
         out[f"reason_{i + 1}"] = [row[i] if len(row) > i else ""
                                   for row in scored.rows["top_reasons"]]
-    out.to_csv(path, index=False, float_format="%.10g")
+    frame_to_csv(out, path, float_format="%.10g")  # neutralises formulas

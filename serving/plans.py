@@ -10,7 +10,6 @@ rows.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -21,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, select
 
+from data.csv_cells import csv_writer
 from data.store import schema
 from planning.design import EXPLORATION, RISK
 from planning.marks import (
@@ -264,7 +264,7 @@ def _read_plan(engine: Engine, plan_id: int, field_division: str | None, *,
 def plan_csv(plan: PlanPublic) -> str:
     """The plan's rows as the ``plan`` command's CSV (``PLAN_CSV_COLUMNS``)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv_writer(buffer)  # neutralises formulas (data/csv_cells.py)
     writer.writerow(PLAN_CSV_COLUMNS)
     identity = plan.plan
     for row in plan.items:

@@ -7,7 +7,6 @@ two lists, and any client can read where a page ends.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import re
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from data.csv_cells import csv_writer
 from serving.memo import RenderedPage
 from serving.problems import ParameterError
 from serving.state import RankedList, ServingState
@@ -142,16 +142,16 @@ def _items(ranked: RankedList, positions: npt.NDArray[np.int64]) -> list[memoryv
 def page_csv(state: ServingState, page: Page) -> str:
     """The page as CSV, each row stamped with the model version and as-of date."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv_writer(buffer)  # neutralises formulas (data/csv_cells.py)
     writer.writerow(CSV_COLUMNS)
     as_of = state.as_of.isoformat()
     for position in page.positions:
         item = state.ranked.items[position]
         reasons = [*item.top_reasons[:3], "", "", ""][:3]
-        writer.writerow([
+        writer.writerow([  # numbers as numbers: only text cells are neutralised
             item.license_number, item.business_name or "", item.premise_city or "",
             item.premise_state or "", item.field_division or "", item.license_type or "",
-            repr(item.score), item.rank, repr(item.percentile), *reasons,
+            item.score, item.rank, item.percentile, *reasons,
             state.model_version, as_of,
         ])
     return buffer.getvalue()
