@@ -53,7 +53,8 @@ def test_my_plan_shows_the_division_inspectors_plan_only(
         browser: Browser, client: TestClient, served_home: ServedHome) -> None:
     page = browser("houston_inspector").get("/plan")
     assert page.status_code == 200
-    numbers = re.findall(r'<tr class="plan-row" data-priority="(\d+)">', page.text)
+    numbers = re.findall(r'<tr class="plan-row[^"]*" id="row-[^"]+" data-priority="(\d+)">',
+                         page.text)
     row = _audit(client, served_home, "houston_inspector", "plan.read")[0]
     assert row["detail"]["page"] == "/plan" and row["detail"]["field_division"] == "Houston"
     api = client.get(f"/api/v1/plans/{served_home.plan_id}",
@@ -143,7 +144,7 @@ def test_my_plan_shows_a_page_of_rows_at_a_time_and_all_of_them_to_print(
 
     monkeypatch.setattr(serving.pages.routes, "PLAN_PAGE_ROWS", 5)
     inspector = browser("houston_inspector")
-    rows = re.compile(r'<tr class="plan-row" data-priority="(\d+)">')
+    rows = re.compile(r'<tr class="plan-row[^"]*" id="row-[^"]+" data-priority="(\d+)">')
     first = inspector.get("/plan")
     total = int(re.search(r"([\d,]+) planned inspections", _text(first.text)).group(1)  # type: ignore[union-attr]
                 .replace(",", ""))
