@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
+from cli.options import open_existing_store_or_fail
 from data.settings import get_settings
-from data.store import open_store
 from features.catalogue import CATALOGUE_VERSION
 from features.io import FEATURE_FILE_SUFFIXES, load_tables, write_feature_table
 from features.pipelines import build_features
@@ -33,7 +33,7 @@ def features(
     if out.suffix.lower() not in FEATURE_FILE_SUFFIXES:
         raise typer.BadParameter("FILE must end in .csv or .parquet", param_hint="--out")
     day = as_of.date()
-    engine = open_store(get_settings().database_url)
+    engine = open_existing_store_or_fail(get_settings().database_url)
     try:
         # Reading only rows known before the date is faster; the pipeline enforces it anyway.
         tables = load_tables(engine, known_before=day)

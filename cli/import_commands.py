@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from sqlalchemy import Engine
 
+from cli.options import open_store_or_fail
 from data.importers import (
     ImportRejected,
     ImportSummary,
@@ -21,7 +22,6 @@ from data.importers import (
     import_atf_inspection_reports,
 )
 from data.settings import get_settings
-from data.store import open_store
 
 #: Errors shown on screen; a file with thousands of bad rows should not flood it.
 MAX_ERRORS_SHOWN = 50
@@ -42,7 +42,7 @@ InputFile = Annotated[
 
 def _run(importer: Callable[[Engine, Path], ImportSummary], file: Path) -> None:
     settings = get_settings()
-    engine = open_store(settings.database_url)
+    engine = open_store_or_fail(settings.database_url)
     try:
         summary = importer(engine, file)
     except ImportRejected as rejected:

@@ -15,14 +15,12 @@ import json
 import logging
 import os
 import warnings
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy.engine import make_url
 from typer.core import TyperGroup
 
-from cli.options import Quiet, open_store_or_fail, store_label
+from cli.options import Quiet, open_store_or_fail, store_exists, store_label
 from data.settings import get_settings
 from data.store import schema, table_counts
 
@@ -117,14 +115,6 @@ def status(
                    " does not exist (nothing was created; `dealer-risk ingest` or "
                    "`dealer-risk demo` creates it; DEALER_RISK_HOME chooses where)"), err=True)
     typer.echo(json.dumps(report, indent=2 if pretty else None, default=str))
-
-
-def store_exists(url: str) -> bool:
-    """False for a SQLite store whose file is missing; a server's database is assumed."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return True
-    return Path(parsed.database).exists()
 
 
 def main() -> None:

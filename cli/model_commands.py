@@ -12,11 +12,18 @@ import pandas as pd
 import typer
 from sqlalchemy import Engine
 
-from cli.options import AsOf, Json, Progress, Quiet, fail, open_store_or_fail
+from cli.options import (
+    AsOf,
+    Json,
+    Progress,
+    Quiet,
+    fail,
+    open_existing_store_or_fail,
+    open_store_or_fail,
+)
 from cli.options import artifact_root as artifact_root  # monitor_commands imports it here
 from cli.progress import Stages
 from data.settings import Settings, get_settings
-from data.store import open_store
 from data.truth_files import truth_companions
 from features.io import load_tables
 from features.pipelines.tables import EventTables
@@ -106,7 +113,7 @@ def train(
     with Stages("train", 3, quiet=quiet,
                 progress=progress) as stages:
         with stages.stage(f"reading inspections closed before {day}"):
-            engine = open_store_or_fail(settings.database_url)
+            engine = open_existing_store_or_fail(settings.database_url)
             try:
                 tables = load_tables(engine, known_before=day)
                 # Inspections that came from plans made before the date, linked as
@@ -192,7 +199,7 @@ def promote(
 
 def _say_whether_the_champion_has_a_list(settings: Settings, version: str) -> None:
     """After a promotion: which list serving will show, and how to give it its own."""
-    engine = open_store(settings.database_url)
+    engine = open_store_or_fail(settings.database_url)
     try:
         own = latest_list(engine, model_version=version, servable=True)
         served = own or latest_list(engine, servable=True)
@@ -230,7 +237,7 @@ def score(
                 bundle, version = load_bundle(settings.mlflow_tracking_uri, model)
             except ModelNotFound as missing:
                 raise fail(f"{missing} (train and promote a model first)", code=1) from missing
-        engine = open_store_or_fail(settings.database_url)
+        engine = open_existing_store_or_fail(settings.database_url)
         try:
             with stages.stage(f"reading facts known before {day}"):
                 tables = load_tables(engine, known_before=day)

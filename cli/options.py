@@ -65,6 +65,26 @@ def open_store_or_fail(url: str) -> Engine:
                    "DEALER_RISK_DATABASE_URL or DEALER_RISK_HOME)", code=1) from error
 
 
+def store_exists(url: str) -> bool:
+    """False for a SQLite store whose file is missing; a server's database is assumed."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return True
+    return Path(parsed.database).exists()
+
+
+def open_existing_store_or_fail(url: str) -> Engine:
+    """:func:`open_store_or_fail` for a command that only reads: a missing store is an error.
+
+    Creating an empty store where a user happened to run a question would hide that they
+    are in the wrong folder (or forgot DEALER_RISK_HOME).
+    """
+    if not store_exists(url):
+        raise fail(f"there is no store at {store_label(url)} yet: `dealer-risk ingest DIR` "
+                   "or `dealer-risk demo` creates it (DEALER_RISK_HOME chooses where)", code=1)
+    return open_store_or_fail(url)
+
+
 def check_port_free(host: str, port: int) -> None:
     """Fail at once (exit 2) when ``host:port`` is taken, rather than after the work."""
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:

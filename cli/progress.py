@@ -57,7 +57,7 @@ class Stages:
             self._bar = tqdm(total=self.total, desc=command, unit="stage", file=sys.stderr,
                              leave=False, dynamic_ncols=True,
                              bar_format="{desc}: {n_fmt}/{total_fmt} |{bar:20}| "
-                                        "{elapsed} {postfix}")
+                                        "{elapsed}{postfix}")
 
     @property
     def bar_shown(self) -> bool:
@@ -83,7 +83,11 @@ class Stages:
             self._bar.update(1)
         if self._announce:
             detail = f": {'; '.join(notes)}" if notes else ""
-            typer.echo(f"      done in {time.perf_counter() - started:.1f} s{detail}", err=True)
+            seconds = time.perf_counter() - started
+            if self._bar is not None:  # one line per finished stage, above the bar
+                self.note(f"[{number}/{self.total}] {name}: {seconds:.1f} s{detail}")
+            else:
+                typer.echo(f"      done in {seconds:.1f} s{detail}", err=True)
         else:
             for note in notes:
                 self.note(note)

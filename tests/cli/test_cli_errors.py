@@ -88,6 +88,15 @@ def test_a_home_that_cannot_be_created_is_named(tmp_path: Path) -> None:
                           "cannot open the store", str(blocker))
 
 
+def test_a_read_only_command_on_a_missing_store_says_where_it_looked(tmp_path: Path) -> None:
+    home = tmp_path / "elsewhere"
+    for command in (["features", "--as-of", "2023-01-01", "--out", str(tmp_path / "f.csv")],
+                    ["train", "--as-of", "2023-01-01"]):
+        assert_one_line_error(run(home, *command), 1, "there is no store at",
+                              str(home / "store.db"))
+    assert not (home / "store.db").exists()
+
+
 def test_status_reads_without_creating_a_store(tmp_path: Path) -> None:
     # Run from a folder with no state and no DEALER_RISK_HOME: the default ./.dealer-risk.
     result = run(None, "status", cwd=tmp_path)

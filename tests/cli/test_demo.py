@@ -34,6 +34,11 @@ def test_demo_generates_ingests_trains_promotes_scores_plans_and_creates_users(
     assert set(plan["selected_by"]) == {"risk", "exploration"}
     assert (plan["list_id"] == 2).all() and (plan["plan_id"] == 1).all()
     assert plan["selection_probability"].between(0, 1, inclusive="right").all()
+    # The ingestion's summary is in reports/, as the README says.
+    summaries = list((dealer_risk_home / "reports").glob("ingest-*.json"))
+    assert len(summaries) == 1 and json.loads(summaries[0].read_text())["accepted"] is True
+    # MLflow's registration chatter stays out of the demo's output.
+    assert "Successfully registered" not in result.output
     # The truth stays outside the ingested directory.
     assert (dealer_risk_home / "demo" / "world.truth.csv").exists()
     assert not any("truth" in path.name for path in (dealer_risk_home / "demo" / "world").iterdir())

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +16,7 @@ from data.settings import get_settings
 from data.store import open_store, schema
 from data.store.write import upsert_frame
 from features.catalogue import CATALOGUE_VERSION
-from models.registry import list_run_artifacts, version_run
+from models.registry import _client, list_run_artifacts, version_run
 
 runner = CliRunner()
 
@@ -76,10 +78,20 @@ def _experiment(tmp_path: Path, name: str, rounds: int) -> str:
 
 def test_train_promote_score_round_trip(loaded_home: Path, tmp_path: Path) -> None:
     fast = _experiment(tmp_path, "fast", 60)
+    before = time.time()
     first = _invoke("train", "--as-of", "2023-01-01", "--experiment", fast)
+    elapsed = time.time() - before
     assert first.strip().splitlines()[-1] == "1"
-    second = _invoke("train", "--as-of", "2023-01-01", "--experiment", fast)
-    assert second.strip().splitlines()[-1] == "2"
+    second = json.loads(_invoke("train", "--as-of", "2023-01-01", "--experiment", fast,
+                                "--json", "--quiet"))
+    assert second["version"] == "2" and second["label"] == "serious"
+    assert second["metrics"]["training_inspections"] > 0
+
+    # The run lasts as long as the training did, not just the logging that ends it.
+    first_run = _client(get_settings().mlflow_tracking_uri).get_run(version_run(
+        get_settings().mlflow_tracking_uri, "1")["run_id"]).info
+    assert before * 1000 <= first_run.start_time
+    assert (first_run.end_time - first_run.start_time) / 1000 > 0.5 * elapsed - 3
 
     promoted = _invoke("promote", "1")
     assert "now champion" in promoted
@@ -125,7 +137,13 @@ def test_train_promote_score_round_trip(loaded_home: Path, tmp_path: Path) -> No
 
     status = json.loads(_invoke("status"))
     assert [v["version"] for v in status["model_versions"]] == ["1", "2"]
-    assert status["champion"] == "1"
+    assert status["champion"] == "1" and status["store_exists"] is True
+    # ISO dates and the model card's summary, as the UI shows them.
+    created = dt.datetime.fromisoformat(status["model_versions"][0]["created"])
+    assert created.tzinfo is not None and created.year >= 2024
+    description = status["model_versions"][0]["description"]
+    assert "label serious, as of 2023-01-01" in description
+    assert "precision at capacity" in description and "Demand Letter 2 rule" in description
     assert (loaded_home / "mlflow-artifacts").is_dir()
 
 
