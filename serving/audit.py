@@ -26,6 +26,7 @@ The rows live in the store, so every worker's rows land in the same table.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import datetime as dt
@@ -101,6 +102,9 @@ AUDIT_WAIT_SECONDS = 5.0
 LOCK_WAIT_SECONDS = 2.0
 #: Refusal rows kept for a retry while the store cannot take them (then dropped, logged).
 MAX_PENDING_REFUSALS = 10_000
+#: How often the writer retries refusal rows the store did not take, in seconds, when no
+#: new row comes to carry them (each new batch carries them at once).
+REFUSAL_RETRY_SECONDS = 5.0
 _UNAVAILABLE = "the row could not be committed"
 
 _STOP = object()
@@ -172,7 +176,9 @@ class AuditWriter:
         self._connection: Any = None  # a DBAPI connection, held by the writer thread
         # Claiming (writer thread) and withdrawing (event loop) an item exclude each other.
         self._claims = threading.Lock()
-        self._refusals: list[_Item] = []  # refusal rows the store has not taken yet
+        # Refusal rows not written yet: they ride along with the next batch (or go alone
+        # every REFUSAL_RETRY_SECONDS), so a refusal never holds up a fresh row's insert.
+        self._refusals: collections.deque[_Item] = collections.deque()
         # SQLAlchemy writes the statement and converts the values (its own bind
         # processors); the thread then runs it on the DBAPI cursor, which costs a fraction
         # of a Core execute per batch (measured: ~100 us less, on every audited request).
@@ -245,7 +251,17 @@ class AuditWriter:
             with contextlib.suppress(Exception):
                 self._commit([item.parameters])
             return
-        self._queue.put(item)
+        self._keep_refusals([item])
+
+    def _keep_refusals(self, items: list[_Item]) -> None:
+        """Keep refusal rows for the writer's next batch, at most MAX_PENDING_REFUSALS."""
+        self._refusals.extend(items)
+        dropped = 0
+        while len(self._refusals) > MAX_PENDING_REFUSALS:
+            self._refusals.popleft()
+            dropped += 1
+        if dropped:
+            logger.error("dropped %d refusal rows the store did not take", dropped)
 
     def _expire(self, item: _Item) -> None:
         """On the loop, ``wait_seconds`` after queueing: withdraw the row unless it is being
@@ -356,12 +372,12 @@ class AuditWriter:
             raise
 
     def _take_batch(self) -> tuple[list[_Item], bool]:
-        """Block for one item (a second, if refusals wait for a retry), then take whatever
-        else is queued, and claim the rows not withdrawn; (batch, stop)."""
+        """Wait for one item (at most REFUSAL_RETRY_SECONDS), take whatever else is queued,
+        claim the rows not withdrawn, and add the refusal rows kept; (batch, stop)."""
         batch: list[_Item] = []
         stopping = False
         try:
-            item = self._queue.get(timeout=1.0) if self._refusals else self._queue.get()
+            item = self._queue.get(timeout=REFUSAL_RETRY_SECONDS)
         except queue.Empty:
             item = None
         while item is not None:
@@ -379,8 +395,10 @@ class AuditWriter:
             batch = [item for item in batch if not item.withdrawn]
             for item in batch:
                 item.claimed = True
-        retry, self._refusals = self._refusals, []
-        return retry + batch, stopping
+        refusals = []
+        while self._refusals:  # popleft is atomic; the loop may append meanwhile
+            refusals.append(self._refusals.popleft())
+        return refusals + batch, stopping
 
     def _run(self) -> None:
         stopping = False
@@ -394,12 +412,7 @@ class AuditWriter:
             except Exception as failure:  # the store is down: every waiter hears it
                 logger.exception("could not write %d audit rows", len(batch))
                 error = failure
-                refusals = [item for item in batch if item.future is None]
-                kept = refusals[-MAX_PENDING_REFUSALS:]
-                if len(kept) < len(refusals):
-                    logger.error("dropped %d refusal rows the store did not take",
-                                 len(refusals) - len(kept))
-                self._refusals = kept
+                self._keep_refusals([item for item in batch if item.future is None])
             # One wake-up per event loop and batch, not one per row.
             waiting: dict[asyncio.AbstractEventLoop, list[_Item]] = {}
             for item in batch:

@@ -152,10 +152,10 @@ async def _parameter_exception(request: Request, exc: Exception) -> ProblemRespo
 
 #: What a 503 for an unavailable or stalled store asks clients to wait, in seconds.
 STORE_RETRY_AFTER_SECONDS = 5
-#: Errors meaning the store did not answer (down, stalled past a timeout, out of
-#: connections), as opposed to a fault of this program: a 503, not a 500.
-STORE_UNAVAILABLE = (sql_errors.OperationalError, sql_errors.InterfaceError,
-                     sql_errors.TimeoutError)
+#: Errors meaning the store failed (down, stalled past a timeout, out of connections, a
+#: table missing or locked): a 503, not a 500. Request input never reaches the store in
+#: a form it refuses (NUL, out-of-range numbers and dates are 422s before it).
+STORE_UNAVAILABLE = (sql_errors.DBAPIError, sql_errors.TimeoutError)
 
 
 def store_unavailable_response(request: Request, exc: BaseException) -> ProblemResponse:
