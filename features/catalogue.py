@@ -52,6 +52,8 @@ class Unit(StrEnum):
     FIREARMS_PER_YEAR = "firearms per year"
     INDICATOR = "indicator, 1 = yes"
     SEVERITY = "outcome severity, 0 = no violations to 4 = revocation"
+    WEIGHTED_COUNT = "recency-weighted count: recent events count 1, older ones less"
+    CHANGE = "change in a count per year, negative = fewer"
 
 
 class Window(StrEnum):
@@ -63,6 +65,7 @@ class Window(StrEnum):
     PREVIOUS_CALENDAR_YEAR = "previous calendar year"
     ALL_TIME = "all time"
     AT_AS_OF = "at as-of date"
+    DECAYED = "recency-weighted"
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,11 @@ _T, _TTC, _TC = Family.TRACES, Family.TIME_TO_CRIME, Family.TRACE_CHARACTERISTIC
 _MS, _TL, _IN, _PR = Family.MULTIPLE_SALES, Family.THEFT_LOSS, Family.INSPECTIONS, Family.PROFILE
 _1Y, _3Y, _5Y = Window.ONE_YEAR, Window.THREE_YEARS, Window.FIVE_YEARS
 _ALL, _NOW, _PREV = Window.ALL_TIME, Window.AT_AS_OF, Window.PREVIOUS_CALENDAR_YEAR
+_DEC = Window.DECAYED
+_SHRUNK = (
+    " (the licensee's own rate pulled toward its peers' in proportion to how little it has "
+    "sold)"
+)
 
 
 def _trace_counts() -> list[Feature]:
@@ -165,6 +173,24 @@ CATALOGUE: tuple[Feature, ...] = (
         +1,
         "Sales volume unknown, or no peer of the same type in the same state with a known one.",
     ),
+    _F(
+        "traces_per_1k_sales_3y_shrunk",
+        _T,
+        _3Y,
+        Unit.PER_1K_SALES,
+        "{value} crime-gun traces in the last 3 years per 1,000 firearms sold" + _SHRUNK + ".",
+        +1,
+        _NO_SALES,
+    ),
+    _F(
+        "traces_decayed",
+        _T,
+        _DEC,
+        Unit.WEIGHTED_COUNT,
+        "{value} crime-gun traces in the last 5 years, recent ones counting most (those of "
+        "the last 12 months count 1, of the 12 before 1/2, and so on).",
+        +1,
+    ),
     # --- time to crime ------------------------------------------------------------------
     _F(
         "time_to_crime_median_days_3y",
@@ -232,6 +258,43 @@ CATALOGUE: tuple[Feature, ...] = (
         "time-to-crime of 3 years or less): {value}.",
         +1,
     ),
+    _F(
+        "time_to_crime_under_1y_per_1k_sales_3y_shrunk",
+        _TTC,
+        _3Y,
+        Unit.PER_1K_SALES,
+        "{value} crime guns recovered within a year of their sale, traced in the last 3 "
+        "years, per 1,000 firearms sold" + _SHRUNK + ".",
+        +1,
+        _NO_SALES,
+    ),
+    _F(
+        "time_to_crime_under_1y_traces_1y",
+        _TTC,
+        _1Y,
+        Unit.COUNT,
+        "{value} crime guns traced in the last year had been sold by this licensee less than "
+        "a year before police recovered them.",
+        +1,
+    ),
+    _F(
+        "time_to_crime_under_1y_change_1y",
+        _TTC,
+        _1Y,
+        Unit.CHANGE,
+        "Crime guns recovered within a year of sale: {value} traced in the last year against "
+        "this licensee's yearly average of the 4 years before.",
+        +1,
+    ),
+    _F(
+        "time_to_crime_under_1y_traces_decayed",
+        _TTC,
+        _DEC,
+        Unit.WEIGHTED_COUNT,
+        "{value} crime guns recovered within a year of their sale, traced in the last 5 "
+        "years, recent traces counting most (the last 12 months count 1, the 12 before 1/2).",
+        +1,
+    ),
     # --- trace characteristics ----------------------------------------------------------
     _F(
         "recovered_in_mexico_traces_3y",
@@ -290,6 +353,26 @@ CATALOGUE: tuple[Feature, ...] = (
         None,
         _NO_TRACES_3Y,
     ),
+    _F(
+        "recovered_abroad_per_1k_sales_3y_shrunk",
+        _TC,
+        _3Y,
+        Unit.PER_1K_SALES,
+        "{value} crime guns recovered outside the United States, traced in the last 3 years, "
+        "per 1,000 firearms sold" + _SHRUNK + ".",
+        +1,
+        _NO_SALES,
+    ),
+    _F(
+        "possessor_not_purchaser_per_1k_sales_3y_shrunk",
+        _TC,
+        _3Y,
+        Unit.PER_1K_SALES,
+        "{value} crime guns found with someone other than their buyer, traced in the last 3 "
+        "years, per 1,000 firearms sold" + _SHRUNK + ".",
+        +1,
+        _NO_SALES,
+    ),
     # --- multiple sales -----------------------------------------------------------------
     *_window_counts(
         "multiple_sale_reports_3310_4",
@@ -343,6 +426,35 @@ CATALOGUE: tuple[Feature, ...] = (
         "the last 3 years.",
         +1,
     ),
+    _F(
+        "multiple_sale_reports_per_1k_sales_3y_shrunk",
+        _MS,
+        _3Y,
+        Unit.PER_1K_SALES,
+        "{value} multiple-sale reports in the last 3 years per 1,000 firearms sold" + _SHRUNK
+        + ".",
+        +1,
+        _NO_SALES,
+    ),
+    _F(
+        "repeat_purchaser_report_share_3y",
+        _MS,
+        _3Y,
+        Unit.SHARE,
+        "{value} of this licensee's multiple-sale reports of the last 3 years name a buyer "
+        "who appears in more than one of them.",
+        +1,
+        "No multiple-sale report in the last 3 years.",
+    ),
+    _F(
+        "multiple_sale_reports_decayed",
+        _MS,
+        _DEC,
+        Unit.WEIGHTED_COUNT,
+        "{value} multiple-sale reports in the last 3 years, recent ones counting most (the "
+        "last 12 months count 1, the 12 before 1/2, the 12 before those 1/4).",
+        +1,
+    ),
     # --- theft and loss -----------------------------------------------------------------
     *_window_counts(
         "theft_loss_reports", _TL, "theft or loss reports filed by this licensee", (_1Y, _3Y)
@@ -357,6 +469,16 @@ CATALOGUE: tuple[Feature, ...] = (
         Unit.PER_1K_SALES,
         "{value} firearms reported stolen or lost in the last 3 years per 1,000 this "
         "licensee sold.",
+        +1,
+        _NO_SALES,
+    ),
+    _F(
+        "theft_loss_reports_per_1k_sales_3y_shrunk",
+        _TL,
+        _3Y,
+        Unit.PER_1K_SALES,
+        "{value} theft or loss reports in the last 3 years per 1,000 firearms sold" + _SHRUNK
+        + ".",
         +1,
         _NO_SALES,
     ),
@@ -429,6 +551,52 @@ CATALOGUE: tuple[Feature, ...] = (
         "The last inspection ended with {value}.",
         +1,
         "Never inspected.",
+    ),
+    _F(
+        "prohibited_sale_citations_total",
+        _IN,
+        _ALL,
+        Unit.COUNT,
+        "{value} citations, across all earlier inspections, for transferring a firearm "
+        "without a background check or to a prohibited person (27 CFR 478.99(c), 478.102).",
+        +1,
+    ),
+    _F(
+        "record_keeping_citations_total",
+        _IN,
+        _ALL,
+        Unit.COUNT,
+        "{value} citations of the acquisition and disposition records (27 CFR 478.121 to "
+        "478.129) across all earlier inspections.",
+        +1,
+    ),
+    _F(
+        "last_compliance_inspection_cited",
+        _IN,
+        _ALL,
+        Unit.INDICATOR,
+        "The last compliance inspection cited violations or worse: {value}.",
+        +1,
+    ),
+    _F(
+        "serious_outcomes_decayed",
+        _IN,
+        _DEC,
+        Unit.WEIGHTED_COUNT,
+        "{value} earlier inspections ended in a warning conference or revocation, recent "
+        "ones counting most (one of 3 years ago counts half).",
+        +1,
+    ),
+    _F(
+        "missing_firearms_decayed_per_1k_annual_sales",
+        _IN,
+        _DEC,
+        Unit.PER_1K_SALES,
+        "{value} firearms the records could not account for at inspections, per 1,000 "
+        "firearms sold a year, recent inspections counting most (one of 3 years ago counts "
+        "half).",
+        +1,
+        _NO_SALES,
     ),
     # --- profile ------------------------------------------------------------------------
     _F(
@@ -557,7 +725,8 @@ def format_value(feature: Feature, value: float | int | None) -> str:
         case Unit.SHARE:
             return f"{number * 100:.0f}%"
         case Unit.PERCENTILE:
-            return f"{number:.0f}%"
+            # Never "more than 100% of peers": a mid-rank percentile is below 100 anyway.
+            return f"{min(number, 99.0):.0f}%"
         case Unit.PER_1K_SALES:
             return f"{number:,.1f}"
         case Unit.DAYS:
@@ -566,6 +735,10 @@ def format_value(feature: Feature, value: float | int | None) -> str:
             return f"{number:.1f} years"
         case Unit.INDICATOR:
             return "yes" if number >= 0.5 else "no"
+        case Unit.WEIGHTED_COUNT:
+            return f"{number:,.1f}"
+        case Unit.CHANGE:
+            return f"{number:+,.1f}"
         case Unit.SEVERITY:
             return _SEVERITY_TEXT[min(max(round(number), 0), len(_SEVERITY_TEXT) - 1)]
     return f"{number:g}"  # pragma: no cover - every unit is matched above

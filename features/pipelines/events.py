@@ -123,6 +123,25 @@ def segment_median(query: Ints, values: Ints, n_queries: int) -> Floats:
     return medians
 
 
+def decayed_count(
+    query: Ints, event_day: Days, query_day: Days, half_life_days: float,
+    n_queries: int, weight: Floats | None = None,
+) -> Floats:
+    """Per query, the sum of ``weight * 0.5 ** (age / half_life_days)`` over its gathered rows.
+
+    ``age`` is the query's day minus the row's known-day. The sum of a query runs over its
+    own rows only, in sorted order (``np.bincount`` adds bin by bin in row order), so the
+    value does not depend on what other licensees' rows the batch holds.
+    """
+    if query.size == 0:
+        return np.zeros(n_queries, dtype=np.float64)
+    age = (query_day[query] - event_day).astype(np.float64)
+    weights = np.exp2(-age / half_life_days)
+    if weight is not None:
+        weights = weights * weight
+    return np.bincount(query, weights=weights, minlength=n_queries).astype(np.float64)
+
+
 def ratio(numerator: npt.ArrayLike, denominator: npt.ArrayLike) -> Floats:
     """``numerator / denominator``, NaN where the denominator is zero or missing."""
     top = np.asarray(numerator, dtype=np.float64)

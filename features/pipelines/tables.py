@@ -26,6 +26,10 @@ from features.pipelines.events import EventIndex, Floats, Ints
 
 #: Outcome severity, in the glossary's rising order: 0 no violations ... 4 revocation.
 OUTCOME_SEVERITY: dict[str, int] = {outcome: rank for rank, outcome in enumerate(OUTCOMES)}
+#: Citations of a transfer without a background check or to a prohibited person
+#: (27 CFR 478.99(c), 478.102), and of the acquisition and disposition records (478.121-129).
+PROHIBITED_SALE_CODE = r"478\.99\(c\)|478\.102"
+RECORD_KEEPING_CODE = r"478\.12\d"
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,9 @@ class Licensees:
     annual_sales: Floats
     license_type: npt.NDArray[np.object_]
     peer_group: Ints
+    #: License type as a code (0..types-1), and the license-type code of each peer group.
+    type_code: Ints
+    group_type: Ints
     #: Licensee codes ordered by peer group, and where each group's run starts and ends.
     group_members: Ints
     group_starts: Ints
@@ -176,6 +183,11 @@ class Inspections:
     prefix: dict[str, Ints]
     day: Days  # in sorted order
     severity: Ints
+    serious: Ints  # 1 where the outcome was serious
+    #: Prefix sum of "a compliance inspection that cited violations or worse" in sorted
+    #: order, and of compliance inspections.
+    compliance_cited: Ints
+    compliance: Ints
     violations: Ints
     missing_firearms: Floats  # NaN where not recorded
 
@@ -245,6 +257,10 @@ def _prepare_licensees(dealers: pd.DataFrame, inspections: pd.DataFrame) -> Lice
         np.int64
     )
     group_starts = (np.cumsum(group_sizes) - group_sizes).astype(np.int64)
+    type_code, _ = pd.factorize(pd.Series(license_type).astype(str), sort=True)
+    type_code = np.asarray(type_code, dtype=np.int64)
+    group_type = np.zeros(group_sizes.size, dtype=np.int64)
+    group_type[peer_group] = type_code
     sales = pd.to_numeric(_column(dealers, "annual_firearm_sales"), errors="coerce")
 
     revocation_day = np.full(len(numbers), LATEST_DAY, dtype=np.int64)
@@ -261,6 +277,8 @@ def _prepare_licensees(dealers: pd.DataFrame, inspections: pd.DataFrame) -> Lice
         annual_sales=np.asarray(sales, dtype=np.float64),
         license_type=license_type,
         peer_group=peer_group,
+        type_code=type_code,
+        group_type=group_type,
         group_members=group_members,
         group_starts=group_starts,
         group_sizes=group_sizes,
@@ -284,6 +302,12 @@ def _prepare_traces(numbers: pd.Index, traces: pd.DataFrame) -> Traces:
         "under_1y": within_years(purchase, recovery, 1, inclusive=False),
         "at_most_3y": within_years(purchase, recovery, 3, inclusive=True),
         "mexico": _equals(traces, "recovery_country", "MX"),
+        # Recovered outside the United States: any known country other than US.
+        "abroad": np.asarray(
+            _column(traces, "recovery_country").notna()
+            & ~_column(traces, "recovery_country").eq("US").fillna(False),
+            dtype=bool,
+        ),
         "possessor_known": possessor_known,
         "possessor_not_purchaser": possessor_known & ~possessor,
         "obliterated_known": obliterated_known,
@@ -332,6 +356,19 @@ def _prepare_theft_loss(numbers: pd.Index, reports: pd.DataFrame | None) -> Thef
     return TheftLoss(index=index, prefix={"firearms": index.prefix(firearms)})
 
 
+def _citations(inspections: pd.DataFrame, pattern: str) -> Ints:
+    """Per inspection, how many of its ``;``-separated violation codes match ``pattern``.
+
+    ``pattern`` matches at the start of a code; counted in Arrow over the joined text.
+    """
+    codes = _column(inspections, "violation_codes")
+    if len(codes) == 0 or codes.notna().sum() == 0:
+        return np.zeros(len(inspections), dtype=np.int64)
+    text = _arrow_text(codes.astype(object).where(codes.notna(), None))
+    counts = pc.count_substring_regex(text, f"(?:^|;)\\s*(?:{pattern})")
+    return np.asarray(counts.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
 def _prepare_inspections(numbers: pd.Index, inspections: pd.DataFrame) -> Inspections:
     codes = _codes(numbers, inspections)
     day = (
@@ -348,15 +385,24 @@ def _prepare_inspections(numbers: pd.Index, inspections: pd.DataFrame) -> Inspec
         codes, day, tiebreak=severity * (len(inspections) + 1) + np.asarray(id_rank, dtype=np.int64)
     )
     serious = np.isin(outcome.to_numpy(dtype=object), list(SERIOUS_OUTCOMES))
+    compliance = _equals(inspections, "inspection_type", "compliance")
+    cited = compliance & (severity >= OUTCOME_SEVERITY["violations_cited"])
     return Inspections(
         index=index,
         prefix={
             "serious": index.prefix(serious),
             "violations": index.prefix(violations),
             "missing_firearms": index.prefix(missing),
+            "prohibited_sale_citations": index.prefix(
+                _citations(inspections, PROHIBITED_SALE_CODE)),
+            "record_keeping_citations": index.prefix(
+                _citations(inspections, RECORD_KEEPING_CODE)),
         },
+        compliance_cited=index.prefix(cited),
+        compliance=index.prefix(compliance),
         day=index.sorted_values(day).astype(np.int64),
         severity=index.sorted_values(severity).astype(np.int64),
+        serious=index.sorted_values(serious).astype(np.int64),
         violations=index.sorted_values(violations).astype(np.int64),
         missing_firearms=index.sorted_values(np.where(missing_known, missing, np.nan)).astype(
             np.float64

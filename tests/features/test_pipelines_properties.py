@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from data.contract import FIREARM_TYPES, OUTCOMES
 from features.pipelines import EventTables, build_features, build_panel, prepare_world
+from features.pipelines.families import fit_gamma_prior, shrunk_rate
 
 EPOCH = dt.date(2012, 1, 1)
 HORIZON_DAYS = 13 * 365  # events between 2012 and the end of 2024
@@ -103,10 +104,12 @@ def events(
             "inspection_id": f"{tag}i{index}",
             "license_number": draw(st.sampled_from(numbers)),
             "inspection_date": _day(draw(known)),
-            "inspection_type": "compliance",
+            "inspection_type": draw(st.sampled_from(("compliance", "compliance", "other"))),
             "outcome": draw(st.sampled_from(OUTCOMES)),
             "violation_count": draw(st.integers(0, 6)),
             "missing_firearms": draw(st.one_of(st.none(), st.integers(0, 20))),
+            "violation_codes": draw(st.sampled_from(
+                (None, "478.99(c)", "478.124(c)(1);478.125(e)", "478.102(a);478.21(a)"))),
         }
         for index in range(draw(st.integers(0, 8)))
     ]
@@ -160,6 +163,7 @@ def events(
                 "outcome",
                 "violation_count",
                 "missing_firearms",
+                "violation_codes",
             ],
         ),
         "theft_loss": pd.DataFrame(
@@ -369,3 +373,33 @@ def test_row_order_of_the_input_does_not_matter(
         build_features(_tables(dealer_rows[::-1], shuffled), as_of),
         check_exact=True,
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    counts=st.lists(st.integers(0, 40), min_size=1, max_size=30),
+    # Exposures are estimated sales: unknown, none, or at least one firearm.
+    exposures=st.lists(st.one_of(st.just(float("nan")), st.just(0.0), st.floats(1.0, 5e4)),
+                       min_size=30, max_size=30),
+    own=st.integers(0, 40),
+    own_exposure=st.floats(1.0, 5e4),
+)
+def test_a_shrunk_rate_lies_between_the_raw_rate_and_the_peers_mean(
+    counts: list[int], exposures: list[float], own: int, own_exposure: float
+) -> None:
+    count = np.asarray(counts, dtype=np.int64)
+    exposure = np.asarray(exposures[: count.size], dtype=np.float64)
+    prior = fit_gamma_prior(count, exposure, np.zeros(count.size, dtype=np.int64), 1)
+    assert np.isnan(prior.rate[0]) or (prior.shape[0] >= 0 and prior.rate[0] > 0)
+    shrunk = shrunk_rate(np.array([own]), np.array([own_exposure]), prior.shape, prior.rate)[0]
+    if np.isnan(prior.rate[0]):  # no peer with a known volume: no prior, no rate
+        assert np.isnan(shrunk)
+        return
+    raw = 1000.0 * own / own_exposure
+    mean = 1000.0 * prior.shape[0] / prior.rate[0]
+    low, high = min(raw, mean), max(raw, mean)
+    assert low - 1e-9 * max(1.0, high) <= shrunk <= high + 1e-9 * max(1.0, high)
+    # More sales, same rate: closer to the licensee's own rate.
+    bigger = shrunk_rate(np.array([own * 10]), np.array([own_exposure * 10]), prior.shape,
+                         prior.rate)[0]
+    assert abs(bigger - raw) <= abs(shrunk - raw) + 1e-9 * max(1.0, high)
