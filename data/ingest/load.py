@@ -28,7 +28,7 @@ from data.ingest.sources import (
     read_header,
 )
 from data.ingest.validate import Licensees, TableValidator
-from data.problems import Problem
+from data.problems import WHOLE_FILE, Problem
 from data.store import schema
 from data.store.write import BulkUpsert, bulk_upsert
 
@@ -232,6 +232,10 @@ def _load_file(
             log.add_rows(table_file.name, checked.errors)
             if quarantine is not None:
                 quarantine.write(table.name, checked.rejected)
+            if checked.runaway is not None:
+                line, reason = checked.runaway
+                log.add(file_problem(table_file.name, line, WHOLE_FILE, reason))
+                break  # the parse is out of step from here: what follows is noise
             if table is DEALERS and licensees is not None:
                 licensees.add_valid(checked.valid_ids.tolist())
                 licensees.add_rejected(checked.rejected_ids.tolist())

@@ -126,6 +126,9 @@ class CheckedChunk:
     valid_ids: pd.Series = field(default_factory=lambda: pd.Series(dtype="str"))
     #: The ids of rejected rows.
     rejected_ids: pd.Series = field(default_factory=lambda: pd.Series(dtype="str"))
+    #: (line, reason) of the first value that runs on over lines past its column's
+    #: width: most likely a quote left open, after which the rows cannot be trusted.
+    runaway: tuple[int, str] | None = None
 
 
 #: Builds the reasons for the rows of a mask (see ``_Findings.add``).
@@ -145,6 +148,31 @@ class _Findings:
         self.bad = np.zeros(size, dtype=bool)
         self._parts: list[pd.DataFrame] = []
         self._order = column_order
+        #: (position, column, width, line breaks) of over-long values spanning lines.
+        self._runaways: list[tuple[int, str, int, int]] = []
+
+    def note_runaway(self, values: pd.Series, long: np.ndarray, column: str, width: int) -> None:
+        """Remember the first of the over-long ``values`` (mask ``long``) spanning lines.
+
+        A quote left open that a later stray quote closes again parses without error:
+        the rows in between become one long value. Short multi-line values are allowed.
+        """
+        candidates = values[long]
+        spans = candidates.str.contains("\n", regex=False).to_numpy(dtype=bool, na_value=False)
+        if spans.any():
+            first = int(np.flatnonzero(long)[np.flatnonzero(spans)[0]])
+            self._runaways.append((first, column, width, values.iloc[first].count("\n")))
+
+    def runaway(self, lines: np.ndarray) -> tuple[int, str] | None:
+        """The line and reason of the first value :meth:`note_runaway` found, if any."""
+        if not self._runaways:
+            return None
+        position, column, width, breaks = min(self._runaways)
+        line = int(lines[position])
+        return line, (
+            f"a quoted {column} runs from line {line} to line {line + breaks} and is longer "
+            f"than {width} characters: is a quote left open on line {line}?"
+        )
 
     def add(self, mask: np.ndarray, column: str, reason: str | Reasons) -> None:
         """Record a problem in ``column`` for the rows of ``mask``.
@@ -264,6 +292,7 @@ class TableValidator:
             rejected.insert(1, "reasons", joined.to_numpy())
         ids = raw[self.table.id_column]
         return CheckedChunk(
+            runaway=findings.runaway(lines),
             rows=rows,
             rejected=rejected,
             errors=errors.drop(columns="position"),
@@ -339,6 +368,8 @@ class TableValidator:
         if column.max_length is not None:
             wrong = present & (values.str.len() > column.max_length).to_numpy()
             findings.add(wrong, name, f"longer than {column.max_length} characters")
+            if wrong.any():
+                findings.note_runaway(values, wrong, name, column.max_length)
             bad |= wrong
         return values.where(present & ~bad)
 

@@ -86,6 +86,24 @@ def _unclosed_quote_short() -> Fault:
     )
 
 
+def _unclosed_quote_closed_later() -> Fault:
+    # A stray quote on line 41 closes the one opened on line 5: the file parses, the 36
+    # rows in between becoming one name. Quarantine must not load the rows around it as if
+    # the file were sound.
+    dealers = [_dealer(4, '"Delta Arms'), *_many_dealers(5, 35), _dealer(40, 'Omega" Arms'),
+               *_many_dealers(41, 3)]
+    return Fault(
+        {**_world(dealers)},
+        [
+            "dealers.csv:5: business_name: longer than 200 characters",
+            "dealers.csv:5: *: a quoted business_name runs from line 5 to line 41 and is "
+            "longer than 200 characters: is a quote left open on line 5?",
+        ],
+        whole_file=True,
+        quarantined={("dealers", "5")},
+    )
+
+
 def _huge_value() -> Fault:
     # Past Python's csv field limit; the fast reader parses it, validation refuses it.
     dealers = [_dealer(4, "Delta " + "x" * 140_000), _dealer(5)]
@@ -152,6 +170,7 @@ def _not_utf8() -> Fault:
 FAULTS: dict[str, Callable[[], Fault]] = {
     "unclosed quote early": _unclosed_quote_early,
     "unclosed quote, short file": _unclosed_quote_short,
+    "unclosed quote, closed later": _unclosed_quote_closed_later,
     "value over 131,072 characters": _huge_value,
     "header over 131,072 characters": _huge_header,
     "NUL character": _nul_character,
