@@ -382,7 +382,11 @@ class StateHolder:
                 state = _without_collections(self._loader, self.engine, self.tracking_uri,
                                              version, signature)
             except Exception as error:
-                self.last_error = f"{type(error).__name__}: {error}"
+                # Shown to anyone (/readyz, every 503 while loading): a NotReady says what
+                # to run; anything else (a store's or MLflow's own text) only to the log.
+                self.last_error = (str(error) if isinstance(error, NotReady) else
+                                   f"loading the serving state failed ({type(error).__name__}; "
+                                   "see the server log)")
                 if not isinstance(error, NotReady):
                     logger.exception("loading the serving state failed")
                 else:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from data.store.engine import create_store_engine
@@ -232,3 +233,16 @@ def test_an_unexpected_error_keeps_the_connection_alive(
     finally:
         server.should_exit = True
         thread.join(20)
+
+
+def test_a_failed_state_load_is_reported_without_the_stores_words(secured: Secured) -> None:
+    def failing(*_args: Any) -> Any:
+        raise RuntimeError('relation "scored_lists" does not exist LINE 1: SELECT ...')
+
+    app = create_app(secured.settings, state_loader=failing)
+    with TestClient(app) as client:
+        assert app.state.holder.first_refresh_done.wait(LOAD_TIMEOUT_SECONDS)
+        for path in ("/readyz", "/api/v1/dealers/ranked"):
+            answer = client.get(path, headers=secured.headers("supervisor"))
+            _assert_generic_503(answer, path)
+            assert "see the server log" in answer.json()["detail"]
