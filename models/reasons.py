@@ -1,7 +1,35 @@
-"""Reason texts: the top SHAP contributions of a score, in the catalogue's plain words."""
+"""Reason texts: a score's principal reasons, in the catalogue's plain words.
+
+In the spirit of adverse-action reason codes, a licensee gets at most
+:data:`MAX_REASONS` principal reasons, each a *distinct fact* with its number and how it
+compares with the licensee's peers:
+
+* **Distinct facts.** Features are grouped into facts (:func:`fact_of`): the same measure
+  in several windows, as a count, a rate, a shrunk rate, a recency-weighted count or a
+  peer percentile is one fact. A fact gives at most one reason, the feature of that fact
+  that contributes most, so the reasons are never "traces per 1,000 sales in 1, 3 and 5
+  years".
+* **Only what is informative.** Profile features without an expected direction (sales
+  volume, years licensed, license types other than pawnbroker) are never offered as a
+  reason: they shift a score through what they do to the other features (a low volume
+  makes a rate per sale less certain, which the shrunk rates already weigh), not as a fact
+  an inspector can act on. Nor is a behaviour feature whose value says there was nothing
+  ("0 crime guns traced", an unknown share): its contribution is real and stays in the
+  explanation, but "nothing happened" is not a reason to inspect.
+* **Compared with peers.** Each reason ends with the share of the licensee's peers (same
+  license type and state on the scored list) with a lower value, "higher than 97% of
+  peers (pawnbrokers in Texas)", never "than 100%": a strictly highest value is "the
+  highest among N peers", anything else is capped at 99%.
+
+The same rules, with the sign reversed, give the features that *lower* a score
+("what speaks for this licensee"), shown to supervisors.
+"""
 
 from __future__ import annotations
 
+import functools
+import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -9,60 +37,312 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.catalogue import describe, get_feature
+from features.catalogue import Family, describe, get_feature
+
+Floats = npt.NDArray[np.float64]
+
+#: At most this many principal reasons per licensee.
+MAX_REASONS = 4
+#: Fewer peers than this (the licensee included) and no comparison is made.
+MIN_PEERS = 5
+
+LICENSE_TYPE_NAMES: dict[str, str] = {
+    "01": "dealers", "02": "pawnbrokers", "03": "collectors", "06": "ammunition makers",
+    "07": "manufacturers", "08": "importers", "09": "destructive-device licensees",
+    "10": "destructive-device licensees", "11": "destructive-device licensees",
+}
+STATE_NAMES: dict[str, str] = {
+    "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California",
+    "CO": "Colorado", "CT": "Connecticut", "DE": "Delaware", "DC": "the District of Columbia",
+    "FL": "Florida", "GA": "Georgia", "HI": "Hawaii", "ID": "Idaho", "IL": "Illinois",
+    "IN": "Indiana", "IA": "Iowa", "KS": "Kansas", "KY": "Kentucky", "LA": "Louisiana",
+    "ME": "Maine", "MD": "Maryland", "MA": "Massachusetts", "MI": "Michigan",
+    "MN": "Minnesota", "MS": "Mississippi", "MO": "Missouri", "MT": "Montana",
+    "NE": "Nebraska", "NV": "Nevada", "NH": "New Hampshire", "NJ": "New Jersey",
+    "NM": "New Mexico", "NY": "New York", "NC": "North Carolina", "ND": "North Dakota",
+    "OH": "Ohio", "OK": "Oklahoma", "OR": "Oregon", "PA": "Pennsylvania",
+    "RI": "Rhode Island", "SC": "South Carolina", "SD": "South Dakota", "TN": "Tennessee",
+    "TX": "Texas", "UT": "Utah", "VT": "Vermont", "VA": "Virginia", "WA": "Washington",
+    "WV": "West Virginia", "WI": "Wisconsin", "WY": "Wyoming",
+}  # fmt: skip
+
+#: Name parts that say *how* a fact is measured (window, variant, unit), not *what* it is.
+_MEASURE = re.compile(
+    r"_(1y|3y|5y|previous_year|decayed|shrunk|peer_percentile|total|at_last_inspection"
+    r"|per_1k_sales|per_1k_annual_sales|share|traces|reports|firearms|per_report|change"
+    r"|acceleration)(?=_|$)"
+)
+
+
+#: Stems that name one fact in different words.
+_SAME_FACT = {
+    "multiple_sale_3310_4": "multiple_sale",
+    "repeat_purchaser_report": "repeat_multiple_sale_purchasers",
+    "demand_letter_2": "time_to_crime_at_most",
+    "meets_demand_letter_2": "time_to_crime_at_most",
+    "days_since_first_short_time_to_crime_trace": "time_to_crime_under",
+    "never_inspected": "days_since_last_inspection",
+    "inspections": "days_since_last_inspection",
+    "days_since_last_serious_outcome": "serious_outcomes",
+}
+
+
+#: A percentile among peers is told as the value it ranks, with the comparison in words.
+STAND_INS = {
+    "traces_3y_peer_percentile": "traces_3y",
+    "traces_per_1k_sales_3y_peer_percentile": "traces_per_1k_sales_3y",
+}
+
+
+def fact_of(name: str) -> str:
+    """The fact a feature measures: its family and its name without window and variant.
+
+    >>> fact_of("traces_per_1k_sales_1y") == fact_of("traces_3y_peer_percentile")
+    True
+    >>> fact_of("serial_obliterated_share_3y") == fact_of("recovered_in_mexico_share_3y")
+    False
+    """
+    stem = name
+    while True:
+        shorter = _MEASURE.sub("", stem)
+        if shorter == stem:
+            break
+        stem = shorter
+    return f"{get_feature(name).family}:{_SAME_FACT.get(stem, stem)}"
+
+
+def offered_as_reason(name: str) -> bool:
+    """Whether a feature may ever be a reason (profile features without a direction not)."""
+    feature = get_feature(name)
+    return not (feature.family is Family.PROFILE and feature.direction is None)
+
+
+def _says_something(name: str, values: Floats, raises: bool) -> npt.NDArray[np.bool_]:
+    """Values that state a fact in the reason's direction (not "nothing", not unknown).
+
+    A feature expected to raise risk with its value (direction +1) is a reason to inspect
+    only with a positive value, and never when unknown; unknown values of features without
+    a direction ("Never inspected.") are facts in their own right.
+    """
+    direction = get_feature(name).direction
+    known = ~np.isnan(values)
+    if direction is None:
+        return np.ones(values.shape, dtype=bool)
+    if (direction > 0) == raises:
+        return known & (values > 0)
+    return known
 
 
 @dataclass(frozen=True)
 class Reason:
-    """One reason a licensee scores high: a feature that raised its score."""
+    """One reason a licensee scores as it does: a feature that moved its score."""
 
     feature: str
     family: str
     value: float | None
     shap_value: float
     text: str
+    #: Share of the peers with a lower value, and how many peers (None: no comparison).
+    peers_below: float | None = None
+    peers: int | None = None
 
 
-def _top_positive(
-    contributions: npt.NDArray[np.float64], count: int
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """Per row, the columns of the ``count`` largest contributions, and how many are > 0.
+@dataclass(frozen=True)
+class Peers:
+    """Each row's peer group (codes) and how the group is named in a reason."""
 
-    A stable sort on the negated values puts the largest first and breaks ties by column,
-    so the choice is deterministic. Row ``i``'s reasons are ``columns[i, :kept[i]]``: the
-    sorted contributions are positive up to the first one that is not.
+    codes: npt.NDArray[np.int64]
+    labels: Sequence[str]
+
+    @classmethod
+    def of(cls, license_types: Sequence[object], states: Sequence[object]) -> Peers:
+        """Peers = same license type and same state, named "pawnbrokers in Texas"."""
+        names = [
+            f"{LICENSE_TYPE_NAMES.get(str(t), f'type {t} licensees')} in "
+            f"{STATE_NAMES.get(str(s), str(s))}" if s is not None and t is not None
+            else "licensees of unknown type or state"
+            for t, s in zip(license_types, states, strict=True)
+        ]
+        codes, labels = pd.factorize(pd.Series(names, dtype=object), sort=True)
+        return cls(codes=np.asarray(codes, dtype=np.int64), labels=[str(x) for x in labels])
+
+
+def _below_and_size(
+    values: Floats, codes: npt.NDArray[np.int64], rows: npt.NDArray[np.intp], column: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """For ``rows``: peers (same code, known value) below, above, and the group's size.
+
+    Exact comparisons on the ranks of the values, all rows at once: one sort of
+    ``code * stride + rank`` and binary searches in it.
     """
-    columns = np.argsort(-contributions, axis=1, kind="stable")[:, :count]
-    top = np.take_along_axis(contributions, columns, axis=1)
-    kept = np.cumprod(~(top <= 0), axis=1).sum(axis=1)
-    return columns, kept
+    column_values = values[:, column]
+    known = ~np.isnan(column_values)
+    levels = np.unique(column_values[known])
+    stride = np.int64(levels.size + 1)
+    keys = np.sort(codes[known] * stride + np.searchsorted(levels, column_values[known]))
+    base = codes[rows] * stride
+    target = base + np.searchsorted(levels, column_values[rows])
+    group_lo = np.searchsorted(keys, base, side="left")
+    group_hi = np.searchsorted(keys, base + stride, side="left")
+    first = np.searchsorted(keys, target, side="left")
+    last = np.searchsorted(keys, target, side="right")
+    return ((first - group_lo).astype(np.int64), (group_hi - last).astype(np.int64),
+            (group_hi - group_lo).astype(np.int64))
+
+
+def peer_clause(below: int, above: int, size: int, label: str) -> str:
+    """How a value compares with its peers, in words; "" when there are too few peers.
+
+    >>> peer_clause(211, 0, 212, "pawnbrokers in Texas")
+    'The highest among 212 peers (pawnbrokers in Texas).'
+    >>> peer_clause(205, 1, 212, "pawnbrokers in Texas")
+    'Higher than 96% of peers (pawnbrokers in Texas).'
+    >>> peer_clause(3, 200, 212, "dealers in Ohio")
+    'Lower than 94% of peers (dealers in Ohio).'
+    """
+    if size < MIN_PEERS:
+        return ""
+    others = size - 1
+    if below == others and below > 0:
+        return f"The highest among {size} peers ({label})."
+    if above == others and above > 0:
+        return f"The lowest among {size} peers ({label})."
+    if below >= above:
+        share = min(math.floor(100.0 * below / size), 99)
+        return f"Higher than {share}% of peers ({label})."
+    share = min(math.floor(100.0 * above / size), 99)
+    return f"Lower than {share}% of peers ({label})."
+
+
+@functools.lru_cache(maxsize=32)
+def _columns(
+    features: tuple[str, ...],
+) -> tuple[int, npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
+    """Per column its fact's code and whether it may be a reason (one per feature list)."""
+    facts, fact_codes = np.unique([fact_of(name) for name in features], return_inverse=True)
+    allowed = np.array([offered_as_reason(name) for name in features], dtype=bool)
+    return int(facts.size), fact_codes.reshape(-1).astype(np.intp), allowed
+
+
+def _choose(
+    contributions: Floats, values: Floats, features: Sequence[str], count: int, raises: bool
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Per row, up to ``count`` columns: distinct facts, largest contribution first.
+
+    Returns ``(columns, kept)``: row ``i``'s reasons are ``columns[i, :kept[i]]``. A stable
+    sort breaks ties by column order, so the choice is deterministic.
+    """
+    signed = contributions if raises else -contributions
+    rows, width = signed.shape
+    fact_count, fact_codes, allowed = _columns(tuple(features))
+    usable = np.zeros(signed.shape, dtype=bool)
+    for column, name in enumerate(features):
+        if allowed[column]:
+            usable[:, column] = _says_something(name, values[:, column], raises)
+    usable &= signed > 0
+    order = np.argsort(-signed, axis=1, kind="stable")
+    chosen = np.zeros((rows, count), dtype=np.intp)
+    kept = np.zeros(rows, dtype=np.intp)
+    used = np.zeros((rows, fact_count), dtype=bool)
+    everyone = np.arange(rows)
+    for rank in range(width):
+        at_rank = order[:, rank]
+        fact = fact_codes[at_rank]
+        take = usable[everyone, at_rank] & ~used[everyone, fact] & (kept < count)
+        if not take.any():
+            # Sorted largest first: once no row has a positive value here, none has later.
+            if (kept >= count).all() or not (signed[everyone, at_rank] > 0).any():
+                break
+            continue
+        chosen[everyone[take], kept[take]] = at_rank[take]
+        used[everyone[take], fact[take]] = True
+        kept[take] += 1
+    return chosen, kept
+
+
+def _texts(
+    columns: npt.NDArray[np.intp], kept: npt.NDArray[np.intp], values: Floats,
+    features: Sequence[str], peers: Peers | None,
+    comparisons: dict[tuple[int, int], tuple[int, int, int]] | None = None,
+) -> list[list[str]]:
+    """The chosen reasons' sentences; fills ``comparisons`` (when given) with each
+    (row, slot)'s peers below, above and the group's size."""
+    rows = columns.shape[0]
+    width = columns.shape[1]
+    texts = np.empty((rows, width), dtype=object)
+    used = np.arange(width)[np.newaxis, :] < kept[:, np.newaxis]
+    chosen_rows, slots = np.nonzero(used)
+    chosen_columns = columns[chosen_rows, slots]
+    column_of = {name: index for index, name in enumerate(features)}
+    for chosen_column in np.unique(chosen_columns):
+        here = np.flatnonzero(chosen_columns == chosen_column)
+        name = features[chosen_column]
+        # A peer percentile is told as the value it ranks (when the list has that column).
+        column = column_of.get(STAND_INS.get(name, name), int(chosen_column))
+        name = features[column]
+        own = values[chosen_rows[here], column]
+        missing = np.isnan(own)
+        sentence = np.empty(here.size, dtype=object)
+        if missing.any():
+            sentence[missing] = describe(name, None)
+        known = np.flatnonzero(~missing)
+        # Distinct bit patterns, not distinct floats: -0.0 and 0.0 are described apart,
+        # exactly as a per-value call would describe them.
+        distinct, inverse = np.unique(own[known].view(np.int64), return_inverse=True)
+        described = np.empty(distinct.size, dtype=object)
+        described[:] = [describe(name, float(value)) for value in distinct.view(np.float64)]
+        sentence[known] = described[inverse.reshape(-1)]
+        if peers is not None and known.size:
+            target_rows = chosen_rows[here[known]]
+            below, above, size = _below_and_size(values, peers.codes, target_rows, int(column))
+            labels = [peers.labels[code] for code in peers.codes[target_rows].tolist()]
+            numbers = list(zip(below.tolist(), above.tolist(), size.tolist(), strict=True))
+            clauses = [peer_clause(b, a, n, label)
+                       for (b, a, n), label in zip(numbers, labels, strict=True)]
+            sentence[known] = [f"{text} {clause}" if clause else text
+                               for text, clause in zip(sentence[known].tolist(), clauses,
+                                                       strict=True)]
+            if comparisons is not None:
+                for row, slot, counts in zip(target_rows.tolist(),
+                                             slots[here[known]].tolist(), numbers, strict=True):
+                    comparisons[(row, slot)] = counts
+        texts[chosen_rows[here], slots[here]] = sentence
+    return [row[:size] for row, size in zip(texts.tolist(), kept.tolist(), strict=True)]
 
 
 def top_reasons(
-    contributions: pd.DataFrame, values: pd.DataFrame, count: int = 3
+    contributions: pd.DataFrame, values: pd.DataFrame, count: int = MAX_REASONS,
+    peers: Peers | None = None, *, raises: bool = True,
 ) -> list[list[Reason]]:
-    """For each row, up to ``count`` features that raised the score most, largest first.
+    """For each row, up to ``count`` distinct facts that raised the score most.
 
-    Only positive contributions are reasons to inspect; a low-risk licensee may have none.
-    Ties are broken by feature order so the texts are deterministic.
+    With ``raises=False``, the facts that lowered it most ("what speaks for this
+    licensee"). Only contributions of the reason's sign count; a low-risk licensee may have
+    no reason to inspect. ``peers`` (rows aligned with the frames) adds the comparison with
+    the peer group to each text.
     """
-    matrix = contributions.to_numpy(dtype=float)
     names: Sequence[str] = list(contributions.columns)
-    columns, kept = _top_positive(matrix, count)
+    matrix = contributions.to_numpy(dtype=float)
     value_matrix = values[list(names)].to_numpy(dtype=float)
+    columns, kept = _choose(matrix, value_matrix, names, count, raises)
+    comparisons: dict[tuple[int, int], tuple[int, int, int]] = {}
+    texts = _texts(columns, kept, value_matrix, names, peers, comparisons)
     result: list[list[Reason]] = []
-    for row, (chosen, size) in enumerate(zip(columns, kept, strict=True)):
+    for row, size in enumerate(kept.tolist()):
         reasons = []
-        for column in chosen[:size]:
+        for slot in range(size):
+            column = int(columns[row, slot])
             name = names[column]
             raw = value_matrix[row, column]
-            value = None if np.isnan(raw) else float(raw)
+            below, _above, peer_count = comparisons.get((row, slot), (None, None, None))
             reasons.append(Reason(
                 feature=name,
                 family=str(get_feature(name).family),
-                value=value,
+                value=None if np.isnan(raw) else float(raw),
                 shap_value=float(matrix[row, column]),
-                text=describe(name, value),
+                text=texts[row][slot],
+                peers_below=None if below is None or not peer_count else below / peer_count,
+                peers=peer_count,
             ))
         result.append(reasons)
     return result
@@ -70,7 +350,8 @@ def top_reasons(
 
 def top_reason_texts(
     contributions: npt.NDArray[np.float64], values: npt.NDArray[np.float64],
-    features: Sequence[str], count: int = 3,
+    features: Sequence[str], count: int = MAX_REASONS, peers: Peers | None = None,
+    *, raises: bool = True,
 ) -> list[list[str]]:
     """The texts of :func:`top_reasons`, for a whole list at once.
 
@@ -83,6 +364,10 @@ def top_reason_texts(
         The catalogue names of the columns.
     count : int
         At most this many reasons per licensee.
+    peers : Peers, optional
+        Each row's peer group; adds the comparison with the peers to each text.
+    raises : bool
+        Reasons that raised the score (default) or, False, those that lowered it.
 
     Returns
     -------
@@ -97,28 +382,18 @@ def top_reason_texts(
     ...                  ["traces_3y", "never_inspected"])
     [['12 crime guns sold by this licensee were traced in the last 3 years.']]
     """
-    contributions = np.asarray(contributions, dtype=float)
-    values = np.asarray(values, dtype=float)
-    rows = contributions.shape[0]
-    columns, kept = _top_positive(contributions, count)
-    width = columns.shape[1]
-    texts = np.empty((rows, width), dtype=object)
-    used = np.arange(width)[np.newaxis, :] < kept[:, np.newaxis]
-    chosen_rows, slots = np.nonzero(used)
-    chosen_columns = columns[chosen_rows, slots]
-    chosen_values = values[chosen_rows, chosen_columns]
-    for column in np.unique(chosen_columns):
-        name = features[column]
-        here = np.flatnonzero(chosen_columns == column)
-        own = chosen_values[here]
-        missing = np.isnan(own)
-        if missing.any():
-            texts[chosen_rows[here[missing]], slots[here[missing]]] = describe(name, None)
-        known = here[~missing]
-        # Distinct bit patterns, not distinct floats: -0.0 and 0.0 are described apart,
-        # exactly as a per-value call would describe them.
-        distinct, inverse = np.unique(chosen_values[known].view(np.int64), return_inverse=True)
-        described = np.empty(distinct.size, dtype=object)
-        described[:] = [describe(name, float(value)) for value in distinct.view(np.float64)]
-        texts[chosen_rows[known], slots[known]] = described[inverse.reshape(-1)]
-    return [row[:size] for row, size in zip(texts.tolist(), kept.tolist(), strict=True)]
+    matrix = np.asarray(contributions, dtype=float)
+    value_matrix = np.asarray(values, dtype=float)
+    columns, kept = _choose(matrix, value_matrix, features, count, raises)
+    return _texts(columns, kept, value_matrix, features, peers)
+
+
+def reason_features(
+    contributions: Sequence[float], values: Sequence[float | None], features: Sequence[str],
+    count: int = MAX_REASONS, *, raises: bool = True,
+) -> list[str]:
+    """The features of one licensee's reasons, in order (what a chart must draw)."""
+    matrix = np.asarray([contributions], dtype=float)
+    value_matrix = np.asarray([[np.nan if v is None else v for v in values]], dtype=float)
+    columns, kept = _choose(matrix, value_matrix, features, count, raises)
+    return [features[int(column)] for column in columns[0, : int(kept[0])]]

@@ -23,12 +23,12 @@ from features.pipelines.build import build_features
 from features.pipelines.peers import peer_percentiles
 from features.pipelines.tables import EventTables
 from models.bundle import ModelBundle
-from models.reasons import top_reason_texts
+from models.reasons import MAX_REASONS, Peers, top_reason_texts
 
 Floats = npt.NDArray[np.float64]
 
-#: How many reasons each row of the list keeps.
-REASONS_PER_LICENSEE = 3
+#: How many reasons each row of the list keeps (distinct facts, see models.reasons).
+REASONS_PER_LICENSEE = MAX_REASONS
 #: The licensee's profile as the list shows it, copied into the list when it is scored.
 PROFILE_COLUMNS = ("business_name", "premise_city", "premise_state", "field_division",
                    "license_type")
@@ -118,7 +118,9 @@ def score_list(
     groups = profile["license_type"].fillna(UNKNOWN_PEER_GROUP)
     contribution_matrix = contributions.to_numpy(dtype=float)
     matrix = values.to_numpy(dtype=float)
-    texts = top_reason_texts(contribution_matrix, matrix, names, reasons)
+    # Reasons compare each value with the licensee's peers: same type and state on the list.
+    peers = Peers.of(profile["license_type"].tolist(), profile["premise_state"].tolist())
+    texts = top_reason_texts(contribution_matrix, matrix, names, reasons, peers)
     n = len(values)
     rank = np.arange(1, n + 1, dtype=np.int64)
     rows = pd.DataFrame({

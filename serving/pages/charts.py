@@ -2,8 +2,8 @@
 
 The waterfall reads an explanation (``base_value + sum(shap_value) = raw_score``) from the
 left: the average licensee's raw score, each feature's push up or down in the catalogue's
-plain words, the rest summed, and the licensee's own raw score. The axis is labelled in
-score (the calibrated probability), which is what a reader compares.
+plain words, the rest summed per family, and the licensee's own raw score. The axis is
+labelled in score (the calibrated probability), which is what a reader compares.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
+from models.reasons import reason_features
 from serving.schemas import CalibrationPublic, ContributionPublic, ExplanationBase
 
 #: Features drawn one by one; the rest are summed into one bar.
@@ -52,11 +53,15 @@ def chart_contributions(
     contributions: Sequence[ContributionPublic], top_reasons: int = 3,
     always: Collection[str] = (),
 ) -> list[ContributionPublic]:
-    """The features the chart draws: the largest by size, and always the top reasons.
+    """The features the chart draws one by one: the largest, the top reasons, and enough
+    more that no family's roll-up of the rest outweighs a drawn bar.
 
-    The top reasons of the list are the largest *positive* contributions; a licensee with
-    large negative ones could push them out of a plain size ranking, and a reader must
-    find the list's reasons on the chart.
+    The top reasons of the list are among the largest *positive* contributions; a licensee
+    with large negative ones could push them out of a plain size ranking, and a reader must
+    find the list's reasons on the chart. The features not drawn are summed per family
+    (:func:`family_rollups`); while one family's sum is larger (in absolute value) than the
+    smallest drawn bar, that family's largest remaining feature is drawn too, so a "rest"
+    bar never claims more than a bar the reader can read.
     """
     by_size = sorted(contributions, key=lambda row: (-abs(row.shap_value), row.feature))
     chosen = {row.feature for row in by_size[:CHART_FEATURES]}
@@ -64,7 +69,42 @@ def chart_contributions(
                       key=lambda row: (-row.shap_value, row.feature))
     chosen.update(row.feature for row in positive[:top_reasons])
     chosen.update(always)  # e.g. a what-if's changed features (ux-pages)
-    return [row for row in by_size if row.feature in chosen]
+    # The list's principal reasons (distinct facts, models.reasons) are always drawn.
+    chosen.update(reason_features([row.shap_value for row in contributions],
+                                  [row.value for row in contributions],
+                                  [row.feature for row in contributions]))
+    while True:
+        shown = [row for row in by_size if row.feature in chosen]
+        smallest = min((abs(row.shap_value) for row in shown), default=0.0)
+        rollups = family_rollups(contributions, chosen)
+        too_large = [family for family, total, _ in rollups if abs(total) > smallest]
+        if not too_large:
+            return shown
+        family = too_large[0]
+        chosen.add(next(row.feature for row in by_size
+                        if row.family == family and row.feature not in chosen))
+
+
+def family_rollups(
+    contributions: Sequence[ContributionPublic], shown: set[str] | frozenset[str]
+) -> list[tuple[str, float, int]]:
+    """The contributions not drawn one by one, summed per family: (family, sum, count),
+    largest absolute sum first (ties by family name)."""
+    totals: dict[str, list[float]] = {}
+    for row in contributions:
+        if row.feature not in shown:
+            totals.setdefault(row.family, []).append(row.shap_value)
+    rollups = [(family, math.fsum(values), len(values)) for family, values in totals.items()]
+    return sorted(rollups, key=lambda item: (-abs(item[1]), item[0]))
+
+
+#: How the chart names a family's roll-up.
+FAMILY_NAMES = {
+    "traces": "crime-gun trace", "time_to_crime": "time-to-crime",
+    "trace_characteristics": "trace characteristics", "multiple_sales": "multiple-sale",
+    "theft_loss": "theft and loss", "inspections": "inspection history",
+    "profile": "licensee profile",
+}
 
 
 def probability(raw_score: float, calibration: CalibrationPublic) -> float:
@@ -117,13 +157,18 @@ def _rows(explanation: ExplanationBase, license_type: str | None,
                          title=f"{row.description} This {direction} the score "
                                f"({row.shap_value:+.3f} in log-odds)."))
         level += row.shap_value
-    rest_count = len(explanation.contributions) - len(shown)
     end = base + explanation.contributions_total
-    if rest_count:
-        rest = end - level
-        rows.append(_Row("rest", (f"All {rest_count} other features together",),
-                         "smaller pushes, summed", level, end,
-                         title=f"The other {rest_count} features add {rest:+.3f} in log-odds."))
+    rollups = family_rollups(explanation.contributions, {row.feature for row in shown})
+    for index, (family, total, count) in enumerate(rollups):
+        name = FAMILY_NAMES.get(family, family.replace("_", " "))
+        # The last roll-up closes on the licensee's raw score exactly (no float drift).
+        stop = end if index == len(rollups) - 1 else level + total
+        noun = "feature" if count == 1 else "features"
+        rows.append(_Row("rest", (f"{count} other {name} {noun} together",),
+                         "smaller pushes, summed", level, stop,
+                         title=f"The other {count} {name} {noun} add {total:+.3f} in "
+                               "log-odds."))
+        level = stop
     rows.append(_Row("end", ("This licensee",),
                      f"score {_format_score(probability(end, calibration))}", end, end,
                      title="The licensee's raw score: the start plus every push."))

@@ -1,4 +1,4 @@
-"""Top reasons are the largest positive contributions, in the catalogue's words."""
+"""Principal reasons: distinct facts, largest contribution first, compared with peers."""
 
 from __future__ import annotations
 
@@ -7,52 +7,146 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.catalogue import describe
-from models.reasons import top_reason_texts, top_reasons
+from features.catalogue import FEATURE_NAMES, describe
+from models.reasons import (
+    MAX_REASONS,
+    Peers,
+    fact_of,
+    peer_clause,
+    top_reason_texts,
+    top_reasons,
+)
 
 
-def test_reasons_are_positive_contributions_largest_first() -> None:
+def test_reasons_are_positive_contributions_largest_first_one_per_fact() -> None:
     contributions = pd.DataFrame({
         "traces_3y": [0.9, -0.2],
         "time_to_crime_under_1y_share_3y": [1.5, -0.1],
         "never_inspected": [-0.3, -0.4],
         "traces_per_1k_sales_3y": [0.2, 0.05],
+        "serial_obliterated_traces_3y": [0.1, -0.1],
     })
     values = pd.DataFrame({
         "traces_3y": [42.0, 0.0],
         "time_to_crime_under_1y_share_3y": [0.61, np.nan],
         "never_inspected": [0.0, 1.0],
-        "traces_per_1k_sales_3y": [3.2, 0.0],
+        "traces_per_1k_sales_3y": [3.2, 0.5],
+        "serial_obliterated_traces_3y": [2.0, 0.0],
     })
     first, second = top_reasons(contributions, values, count=3)
+    # traces_per_1k_sales_3y is the same fact as traces_3y (crime-gun traces): left out.
     assert [reason.feature for reason in first] == [
-        "time_to_crime_under_1y_share_3y", "traces_3y", "traces_per_1k_sales_3y",
+        "time_to_crime_under_1y_share_3y", "traces_3y", "serial_obliterated_traces_3y",
     ]
     assert first[1].text == describe("traces_3y", 42.0)
-    assert "42" in first[1].text
     assert first[0].family == "time_to_crime"
     # Only one feature raised the second licensee's score.
     assert [reason.feature for reason in second] == ["traces_per_1k_sales_3y"]
 
 
+def test_one_rate_in_three_windows_is_one_reason() -> None:
+    names = ["traces_per_1k_sales_1y", "traces_per_1k_sales_3y", "traces_per_1k_sales_5y",
+             "traces_per_1k_sales_3y_shrunk", "traces_3y_peer_percentile",
+             "multiple_sale_reports_per_1k_sales_3y", "theft_loss_firearms_3y"]
+    contributions = np.array([[0.9, 0.8, 0.7, 0.6, 0.5, 0.2, 0.1]])
+    values = np.array([[5.0, 4.0, 3.0, 3.5, 97.0, 12.0, 3.0]])
+    reasons = top_reasons(pd.DataFrame(contributions, columns=names),
+                          pd.DataFrame(values, columns=names))[0]
+    assert [r.feature for r in reasons] == ["traces_per_1k_sales_1y",
+                                            "multiple_sale_reports_per_1k_sales_3y",
+                                            "theft_loss_firearms_3y"]
+    assert len({fact_of(r.feature) for r in reasons}) == len(reasons)
+
+
+def test_every_list_has_at_most_four_reasons_of_distinct_facts() -> None:
+    generator = np.random.default_rng(3)
+    names = list(FEATURE_NAMES)
+    contributions = generator.normal(size=(200, len(names)))
+    values = generator.integers(0, 5, size=(200, len(names))).astype(float)
+    for row in top_reasons(pd.DataFrame(contributions, columns=names),
+                           pd.DataFrame(values, columns=names)):
+        assert 0 < len(row) <= MAX_REASONS
+        assert len({fact_of(reason.feature) for reason in row}) == len(row)
+        assert [r.shap_value for r in row] == sorted((r.shap_value for r in row), reverse=True)
+
+
+def test_volume_and_nothing_happened_are_never_reasons() -> None:
+    names = ["estimated_annual_firearm_sales", "years_licensed", "license_type_dealer",
+             "traces_3y", "time_to_crime_under_1y_share_3y", "license_type_pawnbroker",
+             "days_since_last_inspection"]
+    contributions = np.array([[2.0, 1.5, 1.2, 0.9, 0.8, 0.3, 0.2]])
+    # 3 firearms a year; no trace (0, and an unknown share); a pawnbroker; never inspected.
+    values = np.array([[3.0, 20.0, 0.0, 0.0, np.nan, 1.0, np.nan]])
+    reasons = top_reasons(pd.DataFrame(contributions, columns=names),
+                          pd.DataFrame(values, columns=names))[0]
+    assert [r.feature for r in reasons] == ["license_type_pawnbroker",
+                                            "days_since_last_inspection"]
+    assert reasons[1].text == "Never inspected."
+
+
+def test_what_speaks_for_a_licensee_are_the_largest_negative_facts() -> None:
+    names = ["traces_3y", "traces_per_1k_sales_3y", "serious_outcomes_total",
+             "time_to_crime_median_days_3y", "multiple_sale_reports_3310_4_3y"]
+    contributions = np.array([[-0.9, -0.8, 0.4, -0.3, -0.1]])
+    values = np.array([[0.0, 0.0, 1.0, 3000.0, 0.0]])
+    lowering = top_reason_texts(contributions, values, names, raises=False)[0]
+    assert lowering == [describe("traces_3y", 0.0), describe("time_to_crime_median_days_3y",
+                                                              3000.0),
+                        describe("multiple_sale_reports_3310_4_3y", 0.0)]
+
+
+def test_peer_comparison_in_words_never_says_100_percent() -> None:
+    assert peer_clause(211, 0, 212, "pawnbrokers in Texas") == (
+        "The highest among 212 peers (pawnbrokers in Texas).")
+    # Tied at the top with another: not "the highest", and capped at 99%.
+    assert peer_clause(999, 0, 1001, "dealers in Ohio") == (
+        "Higher than 99% of peers (dealers in Ohio).")
+    assert peer_clause(97, 2, 100, "x") == "Higher than 97% of peers (x)."
+    assert peer_clause(1, 1, 3, "x") == ""  # too few peers to compare
+
+
+def test_reasons_compare_with_peers_of_the_same_type_and_state() -> None:
+    names = ["traces_per_1k_sales_3y"]
+    values = np.array([[float(v)] for v in range(10)] + [[50.0], [1.0]])
+    contributions = np.ones_like(values)
+    peers = Peers.of(["02"] * 10 + ["01", "02"], ["TX"] * 10 + ["TX", "OH"])
+    reasons = top_reasons(pd.DataFrame(contributions, columns=names),
+                          pd.DataFrame(values, columns=names), peers=peers)
+    # Row 9 has the highest of ten Texas pawnbrokers' rates; the 01 in TX has no peers.
+    assert reasons[9][0].text.endswith("The highest among 10 peers (pawnbrokers in Texas).")
+    assert reasons[9][0].peers == 10 and reasons[9][0].peers_below == 0.9
+    assert reasons[5][0].text.endswith("Higher than 50% of peers (pawnbrokers in Texas).")
+    assert reasons[10][0].text == describe("traces_per_1k_sales_3y", 50.0)
+    assert reasons[11][0].text == describe("traces_per_1k_sales_3y", 1.0)
+    texts = top_reason_texts(contributions, values, names, peers=peers)
+    assert texts == [[r.text for r in row] for row in reasons]
+
+
 _NAMES = ["traces_3y", "time_to_crime_under_1y_share_3y", "never_inspected",
-          "traces_per_1k_sales_3y", "days_since_last_inspection"]
+          "traces_per_1k_sales_3y", "days_since_last_inspection", "serial_obliterated_traces_3y"]
 
 
 @settings(max_examples=60, deadline=None)
 @given(
     contributions=st.lists(st.lists(st.sampled_from([-1.0, -0.0, 0.0, 0.2, 0.2, 0.7, 3.0]),
-                                    min_size=5, max_size=5), min_size=0, max_size=30),
+                                    min_size=6, max_size=6), min_size=0, max_size=30),
     values=st.lists(st.sampled_from([np.nan, -0.0, 0.0, 0.5, 1.0, 42.0, 1234.5]),
-                    min_size=150, max_size=150),
+                    min_size=180, max_size=180),
     count=st.integers(1, 5),
+    raises=st.booleans(),
+    states=st.lists(st.sampled_from(["TX", "OH"]), min_size=30, max_size=30),
 )
 def test_list_reason_texts_equal_the_per_row_reasons(
-    contributions: list[list[float]], values: list[float], count: int
+    contributions: list[list[float]], values: list[float], count: int, raises: bool,
+    states: list[str],
 ) -> None:
     matrix = np.asarray(contributions, dtype=float).reshape(-1, len(_NAMES))
     value_matrix = np.asarray(values[: matrix.size], dtype=float).reshape(matrix.shape)
+    peers = Peers.of(["01"] * len(matrix), states[: len(matrix)])
     expected = [[reason.text for reason in row] for row in top_reasons(
         pd.DataFrame(matrix, columns=_NAMES), pd.DataFrame(value_matrix, columns=_NAMES),
-        count)]
-    assert top_reason_texts(matrix, value_matrix, _NAMES, count) == expected
+        count, peers, raises=raises)]
+    assert top_reason_texts(matrix, value_matrix, _NAMES, count, peers,
+                            raises=raises) == expected
+    for row in expected:
+        assert len(row) <= count

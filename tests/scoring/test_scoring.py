@@ -14,7 +14,7 @@ from features.pipelines.tables import EventTables
 from models.bundle import ModelBundle
 from models.calibration import PlattCalibrator
 from models.estimator import RiskModel
-from models.reasons import top_reasons
+from models.reasons import Peers, top_reasons
 from scoring.score import rankable_features, score_list
 
 AS_OF = dt.date(2024, 1, 1)
@@ -85,9 +85,10 @@ def test_scored_list_is_additive_ranked_and_explained_in_catalogue_words() -> No
     key = list(zip(-rows["raw_score"], rows["license_number"], strict=True))
     assert key == sorted(key)
     assert rows["rank"].tolist() == list(range(1, len(rows) + 1))
+    peers = Peers.of(rows["license_type"].tolist(), rows["premise_state"].tolist())
     expected = [[reason.text for reason in row] for row in top_reasons(
         pd.DataFrame(scored.contributions, columns=list(scored.features)),
-        pd.DataFrame(scored.feature_values, columns=list(scored.features)), 3)]
+        pd.DataFrame(scored.feature_values, columns=list(scored.features)), 4, peers)]
     assert rows["top_reasons"].tolist() == expected
     # Missing profile text stays None; the columns not in the dealers table are None too.
     assert rows["business_name"].isna().sum() == 8
