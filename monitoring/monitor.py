@@ -48,6 +48,7 @@ from planning.estimate import naive_rate
 from planning.marks import marks_frame, read_marks
 from planning.plans import MARK_REASONS, PlanInfo, read_plan_rows, stored_plans
 from scoring.lists import latest_list, read_score_list
+from scoring.score import ScoredList
 
 #: Score bands of the field calibration (calibrated score, right-closed).
 CALIBRATION_BANDS = (0.0, 0.02, 0.05, 0.10, 0.20, 0.40, 1.0)
@@ -236,6 +237,17 @@ def _scored(bundle: ModelBundle, features: pd.DataFrame, as_of: dt.date, source:
                       scores=bundle.score(values)["score"])
 
 
+def _stored_population(scored: ScoredList, bundle: ModelBundle, as_of: dt.date, source: str
+                       ) -> Population:
+    """A stored list's licensees, feature values and scores as a drift population."""
+    values = pd.DataFrame(scored.feature_values, columns=list(scored.features),
+                          index=pd.Index(scored.rows["license_number"].astype(str),
+                                         name="license_number"))
+    return Population(as_of=as_of, source=source,
+                      features=values.reindex(columns=bundle.features),
+                      scores=pd.Series(scored.rows["score"].to_numpy(float), index=values.index))
+
+
 def monitor(engine: Engine, tracking_uri: str, as_of: dt.date) -> dict[str, Any]:
     """Every figure of ``dealer-risk monitor --as-of as_of`` (see ``docs/monitoring.md``).
 
@@ -255,6 +267,13 @@ def monitor(engine: Engine, tracking_uri: str, as_of: dt.date) -> dict[str, Any]
                           on_or_before=model.trained_as_of)
     reference_list = (read_score_list(engine, listing.list_id)
                       if listing is not None and listing.as_of == model.trained_as_of else None)
+    # A list the champion scored as of the monitoring date already holds the feature table
+    # drift needs (the score step stores every licensee's values): no rebuild.
+    current_listing = latest_list(engine, model_version=model.version, servable=True,
+                                  on_or_before=as_of)
+    current_list = (read_score_list(engine, current_listing.list_id)
+                    if current_listing is not None and current_listing.as_of == as_of
+                    else None)
     bundle, _ = load_bundle(tracking_uri, f"models:/dealer-risk/{model.version}")
     tables = load_tables(engine, known_before=as_of)  # the columnar read, last
 
@@ -265,16 +284,15 @@ def monitor(engine: Engine, tracking_uri: str, as_of: dt.date) -> dict[str, Any]
     plan_output = [plan_figures(plan, linked[plan.plan_id], as_of) for plan in plans]
     field = calibration([linked[p.plan_id] for p in plans if p.model_version == model.version])
 
-    current = _scored(bundle, build_features(tables, as_of), as_of,
-                      f"feature table as of {as_of}")
+    if current_list is not None and current_listing is not None:
+        current = _stored_population(current_list, bundle, as_of,
+                                     f"stored list {current_listing.list_id}")
+    else:
+        current = _scored(bundle, build_features(tables, as_of), as_of,
+                          f"feature table as of {as_of}")
     if reference_list is not None:
-        values = pd.DataFrame(reference_list.feature_values, columns=list(reference_list.features),
-                              index=pd.Index(reference_list.rows["license_number"].astype(str),
-                                             name="license_number"))
-        reference = Population(
-            as_of=model.trained_as_of, source=f"stored list {listing.list_id if listing else ''}",
-            features=values.reindex(columns=bundle.features),
-            scores=pd.Series(reference_list.rows["score"].to_numpy(float), index=values.index))
+        reference = _stored_population(reference_list, bundle, model.trained_as_of,
+                                       f"stored list {listing.list_id if listing else ''}")
     else:
         reference = _scored(bundle, build_features(tables, model.trained_as_of),
                             model.trained_as_of, "feature table rebuilt from the store")
@@ -297,6 +315,7 @@ def monitor(engine: Engine, tracking_uri: str, as_of: dt.date) -> dict[str, Any]
         "drift_reference": {"as_of": reference.as_of.isoformat(), "source": reference.source,
                             "licensees": len(reference.features),
                             "current_licensees": len(current.features),
+                            "current_source": current.source,
                             "watch": PSI_WATCH, "act": PSI_ACT},
         "no_history_share": {
             "reference": no_history_share(first_event, reference.features.index,

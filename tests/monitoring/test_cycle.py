@@ -192,3 +192,42 @@ def test_enforcement_counts_what_the_store_and_the_plan_hold(cycle: Cycle) -> No
     assert since == sum(r["licensees"] for r in rows)  # every active licensee, once
     abroad = sum(r["recovered_abroad"] for r in figures["recovered_abroad_by_state"])
     assert abroad == sum(r["recovered_abroad"] for r in figures["traces"])
+
+
+def test_a_list_scored_on_the_monitoring_date_is_reused_for_drift(
+    cycle: Cycle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Scoring on the monitoring date stores the feature table drift needs: monitor reads
+    it instead of rebuilding it, and finds the same drift."""
+    if not cycle.url.startswith("sqlite"):
+        pytest.skip("copies the SQLite store; the reuse does not depend on the backend")
+    import shutil
+
+    from data.settings import get_settings
+    from monitoring.monitor import monitor
+    from tests.monitoring.conftest import invoke
+
+    source = Path(cycle.url.removeprefix("sqlite:///"))
+    copy = tmp_path / "store.db"
+    with open_store(cycle.url).connect():  # nothing open for writing: a plain copy is whole
+        shutil.copyfile(source, copy)
+    url = f"sqlite:///{copy}"
+    monkeypatch.setenv("DEALER_RISK_HOME", str(cycle.home))
+    monkeypatch.setenv("DEALER_RISK_DATABASE_URL", url)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", cycle.tracking_uri)
+    get_settings.cache_clear()
+    try:
+        invoke("score", "--as-of", AFTER.isoformat(), "--out", str(tmp_path / "scores.csv"))
+    finally:
+        get_settings.cache_clear()
+    engine = open_store(url)
+    try:
+        reused = monitor(engine, cycle.tracking_uri, AFTER)
+    finally:
+        engine.dispose()
+    assert reused["drift_reference"]["current_source"].startswith("stored list ")
+    assert cycle.monitor["drift_reference"]["current_source"] == \
+        f"feature table as of {AFTER.isoformat()}"
+    rebuilt = {row["feature"]: row["psi"] for row in cycle.monitor["drift"]}
+    for row in reused["drift"]:
+        assert row["psi"] == pytest.approx(rebuilt[row["feature"]], abs=1e-9), row["feature"]
