@@ -719,6 +719,8 @@ def format_value(feature: Feature, value: float | int | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "unknown"
     number = float(value)
+    if math.isinf(number):  # no unit rounds an infinity (round() raises OverflowError)
+        return "infinite" if number > 0 else "minus infinite"
     match feature.unit:
         case Unit.COUNT | Unit.FIREARMS | Unit.FIREARMS_PER_YEAR:
             return f"{round(number):,}"

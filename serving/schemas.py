@@ -9,13 +9,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 
 from features.catalogue import FEATURE_NAMES
 from serving.users import USER_NAME_PATTERN, Role
 
 #: The longest license number a request may name (ATF's have 15 to 20 characters).
 LICENSE_NUMBER_MAX_LENGTH = 32
+#: Text a request may send: anything but NUL (PostgreSQL text cannot hold it).
+NO_NUL_PATTERN = r"^[^\x00]*$"
 
 
 class Stamped(BaseModel):
@@ -204,10 +206,6 @@ class ExplanationPublic(Stamped, ExplanationBase):
     license_number: str
     rank: int | None
     percentile: float | None
-    lowering_reasons: list[str] = Field(
-        default_factory=list,
-        description="What speaks for this licensee: up to four distinct facts that lowered "
-        "the score most, in plain words (the explanation is for supervisors and above).")
 
 
 class WhatIfCreate(BaseModel):
@@ -215,8 +213,10 @@ class WhatIfCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    license_number: str = Field(min_length=1, max_length=LICENSE_NUMBER_MAX_LENGTH)
-    changes: dict[str, float | None] = Field(
+    license_number: str = Field(min_length=1, max_length=LICENSE_NUMBER_MAX_LENGTH,
+                                pattern=NO_NUL_PATTERN)
+    # Finite only: 1e999 parses as infinity and NaN as NaN, neither a feature value.
+    changes: dict[str, FiniteFloat | None] = Field(
         default_factory=dict,
         description="Feature name -> new value (null: unknown). Names are the model's "
         "features, as listed in an explanation; any other name is a 422.",

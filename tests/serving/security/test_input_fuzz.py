@@ -10,6 +10,7 @@ the non-finite numbers the attack sent.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 from urllib.parse import quote
@@ -184,3 +185,14 @@ def test_a_nul_in_a_json_body_text_is_a_422(secured: Secured) -> None:
         "license_number": "9-99\x00", "changes": {}})
     assert answer.status_code == 422
     assert [error["field"] for error in answer.json()["errors"]] == ["license_number"]
+
+
+def test_every_feature_formats_infinite_and_huge_values() -> None:
+    # The what-if refuses non-finite numbers now; the formatter must not crash either way.
+    from features.catalogue import FEATURE_NAMES, describe, format_value, get_feature
+
+    for name in FEATURE_NAMES:
+        feature = get_feature(name)
+        assert format_value(feature, math.inf) == "infinite"
+        assert format_value(feature, -math.inf) == "minus infinite"
+        assert describe(name, 1e308)
