@@ -206,6 +206,10 @@ class ExplanationPublic(Stamped, ExplanationBase):
     license_number: str
     rank: int | None
     percentile: float | None
+    lowering_reasons: list[str] = Field(
+        default_factory=list,
+        description="What speaks for this licensee: up to four distinct facts that lowered "
+        "the score most, in plain words (the explanation is for supervisors and above).")
 
 
 class WhatIfCreate(BaseModel):
