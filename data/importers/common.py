@@ -98,6 +98,8 @@ def check_value(column: Column, value: object) -> str | None:
     if column.kind is Kind.TEXT:
         if not isinstance(value, str):
             return f"expected text, got {value!r}"
+        if "\x00" in value:  # PostgreSQL text cannot hold it; refused on both stores
+            return f"{value!r} contains a NUL character (\\x00)"
         if column.max_length is not None and len(value) > column.max_length:
             return f"longer than {column.max_length} characters"
         if column.choices is not None and value not in column.choices:

@@ -304,6 +304,25 @@ def test_a_bad_row_rejects_the_whole_listing_and_the_store_is_unchanged(
     engine.dispose()
 
 
+def test_a_nul_character_is_an_error_on_both_stores_not_a_crash(
+    store_url: str, tmp_path: Path
+) -> None:
+    # PostgreSQL refuses NUL in text; it is refused before either store sees it.
+    engine = open_store(store_url)
+    records = _real_records(APRIL, 3)
+    records[1][7] = "ACME\x00 ARMS"  # business name
+    bad = _write_listing(tmp_path / "nul.txt", UNDERSCORE_HEADER, records)
+
+    with pytest.raises(ImportRejected) as rejected:
+        import_atf_ffl_list(engine, bad)
+
+    assert [str(error) for error in rejected.value.errors] == [
+        "nul.txt:3: BUSINESS_NAME: 'ACME\\x00 ARMS' contains a NUL character (\\x00)"
+    ]
+    assert all(not rows for rows in _snapshot(engine).values())
+    engine.dispose()
+
+
 def test_a_repeated_license_number_is_an_error(tmp_path: Path) -> None:
     records = _real_records(APRIL, 3)
     path = _write_listing(tmp_path / "twice.txt", UNDERSCORE_HEADER, [*records, records[1]])
