@@ -25,6 +25,7 @@ from fastapi.responses import RedirectResponse
 from features.catalogue import format_value, get_feature
 from models.registry import download_run_artifact
 from planning.plans import MARK_NOTE_MAX_LENGTH, MARK_REASONS, PlanInfo, plan_info, stored_plans
+from serving.access import hidden_from
 from serving.changes import movements, previous_ranks
 from serving.dealers import read_dealer, read_profile
 from serving.deps import Caller, ServingStateDep, check_division
@@ -448,9 +449,10 @@ def _what_if_fields(serving: ServingState, explanation: ExplanationBase,
     return sorted(rows, key=lambda r: (not r["first"], 0 if r["first"] else order[r["name"]]))
 
 
-def _licensee_or_404(engine: Any, license_number: str) -> Any:
+def _licensee_or_404(engine: Any, license_number: str, user: User | None = None) -> Any:
     profile = read_profile(engine, license_number)
-    if profile is None:
+    # Another division's licensee answers as an unknown one (serving.access).
+    if profile is None or (user is not None and hidden_from(user, profile.field_division)):
         raise HTTPException(404, f"No licensee has the license number {license_number}.")
     return profile
 
@@ -548,12 +550,11 @@ async def _what_if_page(request: Request, license_number: str, user: User,
                         serving: ServingState, form: dict[str, str] | None) -> Response:
     table = serving.explanations
     row = table.positions.get(license_number)
-    if row is None:
-        await run_in_threadpool(_licensee_or_404, request.app.state.engine, license_number)
+    if row is None or hidden_from(user, table.field_divisions[row]):
+        await run_in_threadpool(_licensee_or_404, request.app.state.engine, license_number,
+                                user)
         raise HTTPException(404, f"Licensee {license_number} is not on the list scored by "
                                  f"model version {serving.model_version} as of {serving.as_of}.")
-    if user.division is not None:
-        check_division(user, table.field_divisions[row])
     explanation = explain_licensee(serving, license_number)
     assert explanation is not None  # the row exists
     result: WhatIfPublic | None = None
