@@ -11,6 +11,7 @@ import hashlib
 import http
 import logging
 import math
+import re
 import weakref
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -177,6 +178,16 @@ def _license_type_name(code: str | None) -> str:
     return LICENSE_TYPE_NAMES.get(code or "", code or "unknown type")
 
 
+_PEER_CLAUSE = re.compile(r"^(.*?)\s+((?:The highest|The lowest|Higher than|Lower than) "
+                          r"[^.]*\.)$")
+
+
+def _reason_parts(reason: str) -> tuple[str, str]:
+    """A reason as (fact, peer comparison) (models.reasons.peer_clause), "" when none."""
+    match = _PEER_CLAUSE.match(reason)
+    return (match.group(1), match.group(2)) if match else (reason, "")
+
+
 def _plural(word: str, count: float | None) -> str:
     """``word`` for one, ``word`` + "s" for any other count ("1 violation", "2 violations")."""
     return word if count == 1 else word + "s"
@@ -217,7 +228,7 @@ ENVIRONMENT = jinja2.Environment(
 ENVIRONMENT.filters.update(score=_score, percent=_percent, number=_number, signed=_signed,
                            ordinal=_ordinal, plain=_plain, license_type=_license_type,
                            plural=_plural, standing=_standing,
-                           license_type_name=_license_type_name)
+                           license_type_name=_license_type_name, reason_parts=_reason_parts)
 ENVIRONMENT.globals.update(static_url={name: _static_url(name)
                                        for name in ("style.css", "pages.js")},
                            role_names=ROLE_NAMES)

@@ -18,9 +18,11 @@ from data.contract import is_synthetic_license_number
 from data.settings import get_settings
 from data.store import open_store
 from serving.app import create_app
+from serving.models_info import fairness_guidance
 from serving.pages.charts import chart_contributions, waterfall_svg
 from serving.pages.render import STATIC_DIR, TEMPLATES_DIR
 from serving.pages.sessions import COOKIE_NAME
+from serving.schemas import FairnessRowPublic
 from serving.users import Role, create_user
 from tests.serving.conftest import AS_OF, ServedHome, add_user_at, loaded_client
 from tests.serving.signing_in import sign_in as sign_in_with_form
@@ -251,6 +253,10 @@ def test_the_what_if_page_gives_the_api_answer(
     text = _text(answer.text)
     assert f"{api['current_score']:.3f} → {api['score']:.3f}" in text
     assert f"rank {api['rank_if_rescored']:,} if scored" in text
+    # The changed value in the catalogue's words, not only its code name.
+    changed = re.search(r'<table class="changed-values">.*?</table>', answer.text, re.S)
+    assert changed and "crime guns sold by this licensee were traced in the last 3 years" \
+        in _text(changed.group(0))
     refused = supervisor.post(f"/dealers/{number}/what-if", data={**fields, "csrf": "forged"})
     assert refused.status_code == 403
     wrong = supervisor.post(f"/dealers/{number}/what-if",
@@ -355,3 +361,138 @@ def test_pages_before_a_model_is_loaded_answer_a_readable_503(
         assert answer.status_code == 503 and answer.headers["retry-after"] == "10"
         assert "still loading" in answer.text and "Traceback" not in answer.text
         assert "synthetic-banner" not in answer.text  # nothing loaded, nothing to tell
+
+
+# --- words and numbers a person reads (issue 17) -----------------------------------------
+
+
+def test_the_list_takes_the_api_filter_name_and_refuses_unknown_filters(
+    client: TestClient, browser: Browser
+) -> None:
+    supervisor = browser("supervisor")
+    page = supervisor.get("/dealers", params={"field_division": "Houston", "per_page": 200})
+    assert page.status_code == 200
+    numbers = re.findall(r'<a href="/dealers/([0-9A-Z-]+)">', page.text)
+    state = _state(client)
+    assert numbers and {state.ranked.field_divisions[state.ranked.positions[n]]
+                        for n in numbers} == {"Houston"}
+    assert 'name="field_division"' in page.text and 'name="division"' not in page.text
+    # The page's old name still works, as an alias.
+    old = supervisor.get("/dealers", params={"division": "Houston", "per_page": 200})
+    assert re.findall(r'<a href="/dealers/([0-9A-Z-]+)">', old.text) == numbers
+    both = supervisor.get("/dealers", params={"field_division": "Houston",
+                                              "division": "Phoenix"})
+    assert both.status_code == 422 and "disagree" in _text(both.text)
+    # A filter the list does not know is an error on the page, never silently ignored.
+    unknown = supervisor.get("/dealers", params={"premise_state": "TX"})
+    assert unknown.status_code == 422
+    assert "Unknown filter 'premise_state'" in _text(unknown.text)
+    assert supervisor.get("/dealers.csv", params={"premise_state": "TX"}).status_code == 422
+    text = _text(supervisor.get("/dealers").text)
+    assert "Highest risk first" in text and "best first" not in text
+
+
+def test_a_licensee_page_says_rank_and_counts_in_plain_words(
+    client: TestClient, browser: Browser
+) -> None:
+    state = _state(client)
+    first = str(state.ranked.license_numbers[0])
+    supervisor = browser("supervisor")
+    html = supervisor.get(f"/dealers/{first}").text
+    text = _text(html)
+    assert f"Rank 1 of {len(state.ranked):,} nationally · in the top 0.1% of the list" in text
+    assert "100.0%" not in text and "above 100" not in text
+    # Decision-relevant parts first; the table of every feature last, folded away.
+    order = [html.index(f'id="{name}-heading"')
+             for name in ("score", "why", "history", "inspections", "what-if", "table")]
+    assert order == sorted(order)
+    assert re.search(r'<details class="explanation-details">', html)  # closed
+    # No composed address: city, state and ZIP code each have a line of their own.
+    assert not re.search(r"Testville, [A-Z]{2} \d{5}", text)
+    assert "City Testville State" in text
+    # One of a thing is singular wherever the pages print a count (the catalogue's
+    # sentences are features/catalogue.py's).
+    models = _text(supervisor.get("/models").text)
+    assert "1 registered version." in models  # the session home has one version
+    one = _text(supervisor.get("/dealers", params={"min_score": "0.999"}).text)
+    assert "No licensee matches these filters." in one or " 1 licensees" not in one
+    for page_text in (text, models, one):
+        assert not re.search(r"(?<![\d,.])1 (licensees|versions|flags|comparisons)\b",
+                             page_text)
+
+
+def test_the_models_page_orders_and_names_metrics_and_compares_versions(
+    browser: Browser,
+) -> None:
+    html = browser("supervisor").get("/models").text
+    text = _text(html)
+    metrics = re.search(r'<table class="metrics">.*?</table>', html, re.S)
+    assert metrics
+    rows = [_text(row) for row in re.findall(r'<th scope="row">(.*?)</th>', metrics.group(0),
+                                             re.S)]
+    assert rows[0] == "Precision at capacity"
+    assert not [row for row in rows if "_" in row or " pct" in row or "2pct" in row]
+    selected = re.findall(r'<tr class="selection-metric">\s*<th scope="row">(.*?)</th>',
+                          metrics.group(0), re.S)
+    assert [_text(row) for row in selected] == ["Precision in the top 2% selection metric"]
+    assert "The champion against recent versions" in text
+    versions = re.search(r'<table class="versions">.*?</table>', html, re.S)
+    assert versions and "champion" in _text(versions.group(0))
+    assert "ratio to the largest group of its grouping" in text
+    assert "(reference)" in text
+    assert re.search(r"\d+ flags?; about \d+ would be expected by chance alone", text)
+    assert "Holm's correction" in text
+
+
+def _fairness_row(grouping: str, group: str, licensees: int, flagged: int,
+                  serious_flagged: int, negatives: int, reference: str,
+                  flags: list[str]) -> FairnessRowPublic:
+    precision = serious_flagged / flagged if flagged else None
+    fpr = (flagged - serious_flagged) / negatives
+    return FairnessRowPublic.model_validate({
+        "grouping": grouping, "group": group, "licensees": licensees, "flagged": flagged,
+        "flagged_share": flagged / licensees, "precision": precision,
+        "false_positive_rate": fpr, "flags": flags, "reference_group": reference,
+        "judged": licensees >= 30})
+
+
+def test_fairness_guidance_counts_chance_flags_and_keeps_signal_after_holm() -> None:
+    # Equal rates in small groups: flags happen, but none is signal.
+    noise = [_fairness_row("field_division", "Big", 2000, 100, 20, 1900, "Big", []),
+             *[_fairness_row("field_division", f"D{i}", 40, 2 + i % 3, 0, 39, "Big",
+                             ["flagged_share"]) for i in range(12)]]
+    guide = fairness_guidance(noise)
+    assert guide["flags"] == 12 and guide["signal"] == set()
+    assert guide["expected_by_chance"] > 6  # small groups fall outside 0.8-1.25 by chance
+    assert guide["references"] == {"field_division": "Big"}
+    # A large group flagged four times as often is signal, even among the noise.
+    real = [*noise, _fairness_row("field_division", "Hot", 1500, 300, 60, 1400, "Big",
+                                  ["flagged_share", "false_positive_rate"])]
+    guide = fairness_guidance(real)
+    assert ("field_division", "Hot", "flagged_share") in guide["signal"]
+    assert not {key for key in guide["signal"] if key[1] != "Hot"}
+
+
+def test_docs_pages_use_the_packaged_viewers(client: TestClient) -> None:
+    for path, asset in (("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")):
+        page = client.get(path)
+        assert page.status_code == 200
+        assert not re.findall(r"https?://", page.text), path
+        assert f"/docs/assets/{asset}" in page.text
+        assert "img-src 'self' data:" in page.headers["content-security-policy"]
+        served = client.get(f"/docs/assets/{asset}")
+        assert served.status_code == 200 and len(served.content) > 100_000
+    assert client.get("/docs/assets/..%2Fcore.py").status_code == 404
+
+
+def test_standing_and_plural_never_overstate() -> None:
+    from serving.pages.render import ENVIRONMENT
+
+    standing, plural = ENVIRONMENT.filters["standing"], ENVIRONMENT.filters["plural"]
+    assert standing(1, 3907) == "in the top 0.1%"  # not "above 100.0% of the list"
+    assert standing(40, 3907) == "in the top 1.1%"  # 1.02% rounded up, never down
+    assert standing(500, 1000) == "in the top 50%"
+    assert standing(3907, 3907) == "in the bottom 0.1%"
+    assert standing(1, 1) == "the only licensee ranked"
+    assert [plural("violation", n) for n in (0, 1, 2)] == ["violations", "violation",
+                                                           "violations"]
