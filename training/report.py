@@ -118,7 +118,9 @@ def model_card(result: TrainingResult, extra_sections: list[str] | None = None) 
         "",
         "## Data",
         f"- Training rows: {int(summary['training_inspections']):,} compliance inspections "
-        f"closed before {result.as_of}, {int(summary['training_serious']):,} serious "
+        f"closed before {result.as_of}, {int(summary['training_serious']):,} "
+        # The count is of the run's own label's positives, "serious" only by default.
+        f"{'serious' if result.config.label == 'serious' else 'positive'} "
         f"(label `{result.config.label}`).",
         "- Features as of each inspection's opening, taken as its closing date minus the "
         "outcome's typical duration ("

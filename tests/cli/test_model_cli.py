@@ -16,7 +16,7 @@ from data.settings import get_settings
 from data.store import open_store, schema
 from data.store.write import upsert_frame
 from features.catalogue import CATALOGUE_VERSION
-from models.registry import _client, list_run_artifacts, version_run
+from models.registry import _client, download_run_artifact, list_run_artifacts, version_run
 
 runner = CliRunner()
 
@@ -169,8 +169,16 @@ def test_promote_refuses_a_worse_version_unless_forced(loaded_home: Path, tmp_pa
     other = tmp_path / "other_label.toml"
     other.write_text('name = "other_label"\nlabel = "any_violation"\n[model]\n'
                      'num_boost_round = 60\n')
-    version = _invoke("train", "--as-of", "2023-01-01", "--experiment",
-                      str(other)).strip().splitlines()[-1]
+    trained = runner.invoke(app, ["train", "--as-of", "2023-01-01", "--experiment", str(other)])
+    assert trained.exit_code == 0, trained.output
+    version = trained.stdout.strip().splitlines()[-1]
+    # The count is of the run's own label, not of "serious" outcomes.
+    assert "positive for label any_violation)" in trained.stderr
+    assert "serious)" not in trained.stderr
+    tracking = get_settings().mlflow_tracking_uri
+    card = download_run_artifact(tracking, version_run(tracking, version)["run_id"],
+                                 "model_card.md", tmp_path / "card")
+    assert "positive (label `any_violation`)" in card.read_text()
     refused = runner.invoke(app, ["promote", version])
     assert refused.exit_code == 1 and "not comparable" in refused.output
 
