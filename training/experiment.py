@@ -25,14 +25,27 @@ SELECTION_METRICS = frozenset(
 )
 
 
+#: The default experiment's LightGBM parameters, as ``experiments/default.toml`` has them:
+#: chosen by the search of ``experiments/search.toml`` (see the comment there).
+DEFAULT_MODEL_PARAMS: dict[str, Any] = {
+    "learning_rate": 0.043,
+    "num_leaves": 12,
+    "min_child_samples": 305,
+    "feature_fraction": 0.53,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.66,
+}
+
+
 class ModelConfig(BaseModel):
     """LightGBM settings of the risk model."""
 
     model_config = ConfigDict(extra="forbid")
 
-    num_boost_round: int = Field(300, ge=1)
+    num_boost_round: int = Field(100, ge=1)
     balance_classes: bool = True
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=lambda: dict(DEFAULT_MODEL_PARAMS))
 
 
 class WeightsConfig(BaseModel):

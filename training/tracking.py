@@ -7,9 +7,10 @@ import tempfile
 from pathlib import Path
 
 from features.catalogue import CATALOGUE_VERSION
-from models.registry import LoggedRun, log_training_run
+from models.registry import ChildRun, LoggedRun, log_child_runs, log_training_run
 from training.pipeline import TrainingResult
 from training.report import write_artifacts
+from training.search import SearchResult
 
 
 def log_result(
@@ -44,7 +45,24 @@ def log_result(
             run_name=f"{result.config.name}-{result.as_of.isoformat()}",
             description=version_description(result), started_at=started_at,
         )
+    if result.search is not None:
+        log_child_runs(tracking_uri, logged.run_id, search_child_runs(result.search))
     return logged
+
+
+def search_child_runs(searched: SearchResult) -> list[ChildRun]:
+    """One MLflow child run per search trial: its parameters and fold metrics."""
+    children = []
+    for trial in searched.trials:
+        metrics = {f"search_{searched.metric}": trial.value,
+                   **{f"fold{number}_{searched.metric}": value
+                      for number, value in trial.fold_values.items()},
+                   **trial.metrics}
+        children.append(ChildRun(
+            name=f"trial-{trial.number}", params=trial.params, metrics=metrics,
+            tags={"search_trial": str(trial.number), "search_seed": str(searched.seed),
+                  "search_chosen": str(trial.number == searched.best.number).lower()}))
+    return children
 
 
 def version_description(result: TrainingResult) -> str:
