@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
 import typer
+from pydantic import ValidationError
 from sqlalchemy import Engine
 
 from cli.options import (
@@ -32,7 +34,7 @@ from models.registry import REGISTERED_MODEL_NAME, LoggedRun, ModelNotFound, loa
 from monitoring.outcomes import stored_selection_probabilities
 from scoring.lists import latest_list, store_score_list
 from scoring.score import ScoredList, rankable_features, score_list, write_score_csv
-from training.experiment import load_experiment
+from training.experiment import ExperimentConfig, load_experiment
 from training.pipeline import TrainingResult
 from training.pipeline import train as train_model
 from training.promotion import PromotionRefused
@@ -78,6 +80,7 @@ def score_and_store(
     """Score every active licensee, write the CSV to ``out`` and store the list."""
     scored = score_list(rankable_features(tables, as_of), bundle, tables.dealers,
                         model_version=version, as_of=as_of)
+    out.parent.mkdir(parents=True, exist_ok=True)
     write_score_csv(scored, str(out))
     list_id = store_score_list(
         engine, scored, model_name=REGISTERED_MODEL_NAME,
@@ -108,7 +111,7 @@ def train(
     The last line printed is the new version number alone (with --json: one JSON object).
     """
     settings = get_settings()
-    config = load_experiment(experiment)
+    config = _experiment_or_fail(experiment)
     day = as_of.date()
     with Stages("train", 3, quiet=quiet,
                 progress=progress) as stages:
@@ -155,6 +158,19 @@ def train(
         }))
     else:
         typer.echo(logged.version)
+
+
+def _experiment_or_fail(path: Path | None) -> ExperimentConfig:
+    """The experiment config, or one line naming the file and the first fault (exit 2)."""
+    try:
+        return load_experiment(path)
+    except tomllib.TOMLDecodeError as error:
+        raise fail(f"{path}: not valid TOML: {error}") from error
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "*"
+        more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+        raise fail(f"{path}: {where}: {first['msg']}{more}") from error
 
 
 def _training_lines(result: TrainingResult) -> list[str]:

@@ -72,6 +72,18 @@ def test_a_bad_date_is_a_usage_error_naming_the_option(tmp_path: Path) -> None:
     assert "--as-of" in result.stderr and "2023-13-01" in result.stderr
 
 
+def test_a_bad_experiment_file_names_the_file_and_the_field(tmp_path: Path) -> None:
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text('name = "x"\n[model]\nnum_boost_round = "many"\n')
+    assert_one_line_error(run(tmp_path / "home", "train", "--as-of", "2023-01-01",
+                              "--experiment", str(wrong)), 2,
+                          str(wrong), "model.num_boost_round", "valid integer")
+    broken = tmp_path / "broken.toml"
+    broken.write_text('name = "x\n')
+    assert_one_line_error(run(tmp_path / "home", "train", "--as-of", "2023-01-01",
+                              "--experiment", str(broken)), 2, str(broken), "not valid TOML")
+
+
 @pytest.mark.postgres
 def test_a_store_that_cannot_be_opened_is_named(tmp_path: Path, postgres_url: str) -> None:
     missing = postgres_url.split("?")[0].rsplit("/", 1)[0] + "/no_such_database_here"
