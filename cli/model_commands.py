@@ -78,8 +78,14 @@ def score_and_store(
     out: Path,
 ) -> tuple[ScoredList, int]:
     """Score every active licensee, write the CSV to ``out`` and store the list."""
-    scored = score_list(rankable_features(tables, as_of), bundle, tables.dealers,
-                        model_version=version, as_of=as_of)
+    features = rankable_features(tables, as_of)
+    missing = [name for name in bundle.features if name not in features.columns]
+    if missing:
+        # A champion trained before the feature catalogue changed (e.g. after an upgrade).
+        raise fail(f"version {version} was trained on features this code no longer computes "
+                   f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''}): train "
+                   "and promote a new version, or score with --model another one", code=1)
+    scored = score_list(features, bundle, tables.dealers, model_version=version, as_of=as_of)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_score_csv(scored, str(out))
     list_id = store_score_list(

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from cli.main import COMMAND_MODULES, app
+from tests.cli.test_model_cli import loaded_home as loaded_home  # a fixture
 
 DEALER_RISK = Path(sys.executable).with_name("dealer-risk")
 
@@ -157,3 +158,32 @@ def test_help_shows_no_flag_as_taking_a_value(command: list[str]) -> None:
                 # A flag's row holds its name and its help, never a value's type.
                 assert "<" not in line.split(flag, 1)[1].split("  ")[0]
 
+
+
+def test_a_champion_from_an_older_feature_catalogue_is_named(loaded_home: Path,
+                                                             tmp_path: Path) -> None:
+    import numpy as np
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from data.settings import get_settings
+    from models.bundle import ModelBundle
+    from models.calibration import PlattCalibrator
+    from models.estimator import RiskModel
+    from models.registry import log_training_run, set_champion
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"a_feature_no_longer_computed": rng.random(200)})
+    y = (rng.random(200) < 0.2).astype(int)
+    model = RiskModel(num_boost_round=5).fit(X, y)
+    bundle = ModelBundle(model, PlattCalibrator.fit(model.predict_raw(X), y), [], {})
+    tracking = get_settings().mlflow_tracking_uri
+    logged = log_training_run(tracking, loaded_home / "mlflow-artifacts", bundle, params={},
+                              metrics={}, tags={})
+    set_champion(tracking, logged.version)
+    result = CliRunner().invoke(app, ["score", "--as-of", "2023-01-01", "--out",
+                                      str(tmp_path / "s.csv")])
+    assert result.exit_code == 1, result.output
+    assert "a_feature_no_longer_computed" in result.stderr
+    assert "train and promote a new version" in result.stderr
+    assert not (tmp_path / "s.csv").exists()
