@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+from pydantic import ValidationError
 
 from synthetic import (
     DEFAULT_DEALERS,
@@ -25,6 +27,15 @@ from synthetic import (
     world_calibration,
     write_world,
 )
+
+
+def _config_problem(path: Path | None, error: Exception) -> str:
+    """One line naming the config file and the first bad field."""
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        return f"{path}: {field}: {first['msg']}"
+    return f"{path}: {error}"
 
 
 def _date(text: str) -> dt.date:
@@ -77,9 +88,13 @@ def generate(
     if last <= first:
         raise typer.BadParameter("--end must be after --start")
     try:
-        parameters = load_config(config, parse_mechanisms(mechanisms))
+        names = parse_mechanisms(mechanisms)
     except UnknownMechanism as error:
         raise typer.BadParameter(str(error), param_hint="--mechanisms") from error
+    try:
+        parameters = load_config(config, names)
+    except (ValueError, tomllib.TOMLDecodeError) as error:  # ValidationError is a ValueError
+        raise typer.BadParameter(_config_problem(config, error), param_hint="--config") from error
     interactive = sys.stderr.isatty()
     bar = None
     if interactive:

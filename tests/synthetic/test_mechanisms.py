@@ -161,3 +161,11 @@ def test_cli_generates_a_mix_and_refuses_an_unknown_one(tmp_path: Path) -> None:
     assert bad.exit_code == 2
     assert "unknown mechanism mix 'straws'" in bad.output
     assert not (tmp_path / "x").exists()
+    config = tmp_path / "world.toml"
+    config.write_text('mechanisms = ["straw_rings"]\n[behaviour]\ncareles_share = 0.2\n')
+    misspelt = CliRunner().invoke(app, ["generate", str(tmp_path / "y"), "--dealers", "600",
+                                        "--config", str(config)])
+    assert misspelt.exit_code == 2
+    assert "behaviour.careles_share" in misspelt.output
+    assert "Traceback" not in misspelt.output
+    assert not (tmp_path / "y").exists()
