@@ -496,3 +496,24 @@ def test_standing_and_plural_never_overstate() -> None:
     assert standing(1, 1) == "the only licensee ranked"
     assert [plural("violation", n) for n in (0, 1, 2)] == ["violations", "violation",
                                                            "violations"]
+
+
+def test_the_version_comparison_keeps_the_champion_beside_the_newest(
+    served_home: ServedHome,
+) -> None:
+    from serving.models_info import version_comparison
+    from serving.schemas import ModelVersionPublic
+
+    uri = served_home.settings.mlflow_tracking_uri
+    # Version 1 is the session home's real champion; 2-9 are not registered, so they are
+    # shown without numbers (their runs cannot be read), never a 500.
+    versions = [ModelVersionPublic(version=str(v), run_id=None, created_at=None,
+                                   is_champion=v == 1, is_serving=v == 1, trained_as_of=None,
+                                   experiment=None, selection_metric=None,
+                                   selection_metric_value=None)
+                for v in range(9, 0, -1)]
+    rows = version_comparison(uri, versions)
+    assert [row["version"].version for row in rows] == ["9", "8", "7", "6", "5", "1"]
+    champion = rows[-1]["metrics"]
+    assert champion["precision_at_capacity"] is not None and 0 <= champion["roc_auc"] <= 1
+    assert all(value is None for value in rows[0]["metrics"].values())
