@@ -99,10 +99,7 @@ _MS, _TL, _IN, _PR = Family.MULTIPLE_SALES, Family.THEFT_LOSS, Family.INSPECTION
 _1Y, _3Y, _5Y = Window.ONE_YEAR, Window.THREE_YEARS, Window.FIVE_YEARS
 _ALL, _NOW, _PREV = Window.ALL_TIME, Window.AT_AS_OF, Window.PREVIOUS_CALENDAR_YEAR
 _DEC = Window.DECAYED
-_SHRUNK = (
-    " (the licensee's own rate pulled toward its peers' in proportion to how little it has "
-    "sold)"
-)
+_SHRUNK = ", adjusted toward its peers' rate as far as its sales are few"
 
 
 def _trace_counts() -> list[Feature]:
@@ -282,8 +279,8 @@ CATALOGUE: tuple[Feature, ...] = (
         _TTC,
         _1Y,
         Unit.CHANGE,
-        "Crime guns recovered within a year of sale: {value} traced in the last year against "
-        "this licensee's yearly average of the 4 years before.",
+        "Crime guns recovered within a year of sale, traced in the last year against the "
+        "licensee's yearly average of the 4 years before: {value}.",
         +1,
     ),
     _F(
@@ -593,8 +590,7 @@ CATALOGUE: tuple[Feature, ...] = (
         _DEC,
         Unit.PER_1K_SALES,
         "{value} firearms the records could not account for at inspections, per 1,000 "
-        "firearms sold a year, recent inspections counting most (one of 3 years ago counts "
-        "half).",
+        "firearms sold a year (an inspection of 3 years ago counts half).",
         +1,
         _NO_SALES,
     ),

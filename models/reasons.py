@@ -37,7 +37,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from features.catalogue import Family, describe, get_feature
+from features.catalogue import Family, Unit, describe, get_feature
 
 Floats = npt.NDArray[np.float64]
 
@@ -117,19 +117,29 @@ def offered_as_reason(name: str) -> bool:
     return not (feature.family is Family.PROFILE and feature.direction is None)
 
 
+#: Units whose low values say something good on their own (a low rate, a small share).
+_RELATIVE_UNITS = frozenset({Unit.SHARE, Unit.PER_1K_SALES, Unit.PERCENTILE})
+
+
 def _says_something(name: str, values: Floats, raises: bool) -> npt.NDArray[np.bool_]:
     """Values that state a fact in the reason's direction (not "nothing", not unknown).
 
     A feature expected to raise risk with its value (direction +1) is a reason to inspect
-    only with a positive value, and never when unknown; unknown values of features without
-    a direction ("Never inspected.") are facts in their own right.
+    only with a positive value, and never when unknown; it speaks *for* a licensee when it
+    is a low rate or share, or a count of zero. Unknown values of features without a
+    direction ("Never inspected.") are facts in their own right.
     """
-    direction = get_feature(name).direction
+    feature = get_feature(name)
+    direction = feature.direction
     known = ~np.isnan(values)
     if direction is None:
         return np.ones(values.shape, dtype=bool)
     if (direction > 0) == raises:
         return known & (values > 0)
+    if direction > 0 and feature.unit not in _RELATIVE_UNITS:
+        # "13 multiple-sale reports" may be fewer than expected, but said alone it does not
+        # speak for anyone: a count speaks for a licensee only when it is zero.
+        return known & (values == 0)
     return known
 
 
@@ -188,6 +198,17 @@ def _below_and_size(
     last = np.searchsorted(keys, target, side="right")
     return ((first - group_lo).astype(np.int64), (group_hi - last).astype(np.int64),
             (group_hi - group_lo).astype(np.int64))
+
+
+def indicator_clause(share: float, size: int, label: str) -> str:
+    """How common a yes is among the peers, in words; "" when there are too few peers.
+
+    >>> indicator_clause(0.26, 212, "dealers in Ohio")
+    'So are 26% of peers (dealers in Ohio).'
+    """
+    if size < MIN_PEERS:
+        return ""
+    return f"So are {min(math.floor(100.0 * share), 99)}% of peers ({label})."
 
 
 def peer_clause(below: int, above: int, size: int, label: str) -> str:
@@ -297,8 +318,15 @@ def _texts(
             below, above, size = _below_and_size(values, peers.codes, target_rows, int(column))
             labels = [peers.labels[code] for code in peers.codes[target_rows].tolist()]
             numbers = list(zip(below.tolist(), above.tolist(), size.tolist(), strict=True))
-            clauses = [peer_clause(b, a, n, label)
-                       for (b, a, n), label in zip(numbers, labels, strict=True)]
+            if get_feature(name).unit is Unit.INDICATOR:
+                # A yes among peers: how many peers share it (those "equal"), not a rank.
+                clauses = [indicator_clause((n - b - a) / n if n else 0.0, n, label)
+                           if own[known[i]] >= 0.5 else peer_clause(b, a, n, label)
+                           for i, ((b, a, n), label) in enumerate(zip(numbers, labels,
+                                                                      strict=True))]
+            else:
+                clauses = [peer_clause(b, a, n, label)
+                           for (b, a, n), label in zip(numbers, labels, strict=True)]
             sentence[known] = [f"{text} {clause}" if clause else text
                                for text, clause in zip(sentence[known].tolist(), clauses,
                                                        strict=True)]

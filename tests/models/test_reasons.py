@@ -93,6 +93,11 @@ def test_what_speaks_for_a_licensee_are_the_largest_negative_facts() -> None:
     assert lowering == [describe("traces_3y", 0.0), describe("time_to_crime_median_days_3y",
                                                               3000.0),
                         describe("multiple_sale_reports_3310_4_3y", 0.0)]
+    # A count speaks for a licensee only when it is zero; a low rate does on its own.
+    values = np.array([[13.0, 0.4, 1.0, 3000.0, 13.0]])
+    lowering = top_reason_texts(contributions, values, names, raises=False)[0]
+    assert lowering == [describe("traces_per_1k_sales_3y", 0.4),
+                        describe("time_to_crime_median_days_3y", 3000.0)]
 
 
 def test_peer_comparison_in_words_never_says_100_percent() -> None:
@@ -103,6 +108,15 @@ def test_peer_comparison_in_words_never_says_100_percent() -> None:
         "Higher than 99% of peers (dealers in Ohio).")
     assert peer_clause(97, 2, 100, "x") == "Higher than 97% of peers (x)."
     assert peer_clause(1, 1, 3, "x") == ""  # too few peers to compare
+
+
+def test_a_yes_is_compared_by_how_many_peers_share_it() -> None:
+    names = ["last_compliance_inspection_cited"]
+    values = np.array([[1.0]] * 3 + [[0.0]] * 7)
+    peers = Peers.of(["01"] * 10, ["OH"] * 10)
+    texts = top_reason_texts(np.ones_like(values), values, names, peers=peers)
+    assert texts[0] == [describe(names[0], 1.0) + " So are 30% of peers (dealers in Ohio)."]
+    assert texts[5] == []  # "no" is nothing to inspect for
 
 
 def test_reasons_compare_with_peers_of_the_same_type_and_state() -> None:

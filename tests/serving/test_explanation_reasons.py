@@ -19,6 +19,9 @@ from serving.pages.charts import chart_contributions, family_rollups, waterfall_
 from tests.serving.conftest import ServedHome
 from tests.serving.signing_in import sign_in as sign_in_with_form
 
+#: Where a reason's comparison with its peers begins.
+PEER_CLAUSE = re.compile(r" (?=Higher than|Lower than|The highest|The lowest|So are)")
+
 
 def _state(client: TestClient):  # type: ignore[no-untyped-def]
     return client.app.state.holder.current  # type: ignore[attr-defined]
@@ -35,8 +38,8 @@ def test_listed_reasons_are_distinct_facts_compared_with_peers(client: TestClien
         by_text = {row.description: row for row in explanation.contributions}
         facts = []
         for reason in reasons:
-            assert "100%" not in reason and "Sells an estimated" not in reason
-            fact = re.split(r" (?=Higher than|Lower than|The highest|The lowest)", reason)[0]
+            assert "than 100%" not in reason and "Sells an estimated" not in reason
+            fact = PEER_CLAUSE.split(reason)[0]
             seen_comparison |= fact != reason
             row = by_text[fact]  # the reason is one contribution's own sentence
             # ... that raised the score, or it tells the value a raising percentile ranks.

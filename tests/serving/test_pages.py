@@ -223,7 +223,7 @@ def test_the_dealer_page_shows_the_api_numbers_and_the_top_reason_on_the_chart(
     assert f"Rank {api['current']['rank']} of {api['current']['licensees_ranked']:,}" in text
     chart = re.search(r'<svg class="waterfall".*?</svg>', inspector_page, re.S)
     # The first reason's fact (its text before the comparison with peers) is on the chart.
-    fact = re.split(r" (?=Higher than|Lower than|The highest|The lowest)",
+    fact = re.split(r" (?=Higher than|Lower than|The highest|The lowest|So are)",
                     api["current"]["top_reasons"][0])[0]
     assert chart and fact in unescape(chart.group(0))
     assert "percentile among type" in chart.group(0)
