@@ -178,8 +178,8 @@ def _license_type_name(code: str | None) -> str:
     return LICENSE_TYPE_NAMES.get(code or "", code or "unknown type")
 
 
-_PEER_CLAUSE = re.compile(r"^(.*?)\s+((?:The highest|The lowest|Higher than|Lower than) "
-                          r"[^.]*\.)$")
+_PEER_CLAUSE = re.compile(r"^(.*?)\s+((?:The highest|The lowest|Higher than|Lower than|"
+                          r"So are) [^.]*\.)$")
 
 
 def _reason_parts(reason: str) -> tuple[str, str]:
