@@ -140,6 +140,11 @@ def expiry(now: dt.datetime, *, expires_in: dt.timedelta | None = None,
         expires_at = dt.datetime.combine(expires_at, dt.time(), tzinfo=dt.UTC)
     elif expires_at.tzinfo is None:
         expires_at = expires_at.replace(tzinfo=dt.UTC)
+    try:
+        # In UTC: SQLite keeps a timestamp's wall-clock time and drops its offset.
+        expires_at = expires_at.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError(f"expiry {expires_at.isoformat()} is out of range") from None
     if expires_at <= now:
         raise ValueError(f"expiry {expires_at.isoformat()} is not in the future")
     return expires_at

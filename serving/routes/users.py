@@ -8,7 +8,7 @@ this process and within ``TOKEN_CACHE_SECONDS`` in every other (docs/security.md
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request
 from fastapi.concurrency import run_in_threadpool
@@ -57,17 +57,16 @@ def _stamp(holder: StateHolder) -> dict[str, object]:
             "as_of": state.as_of if state else None}
 
 
-def _lifetime(body: TokenExpiry, now: dt.datetime) -> tuple[dt.timedelta | None,
-                                                           dt.datetime | None]:
-    """The body's lifetime or moment, checked (422 naming the field when not usable)."""
+def _lifetime(body: TokenExpiry, now: dt.datetime) -> dict[str, Any]:
+    """The body's lifetime or moment (in UTC), checked: 422 naming the field if unusable."""
     lifetime = (dt.timedelta(days=body.expires_in_days)
                 if body.expires_in_days is not None else None)
     try:
-        expiry(now, expires_in=lifetime, expires_at=body.expires_at)
+        ends = expiry(now, expires_in=lifetime, expires_at=body.expires_at)
     except (ValueError, OverflowError) as error:
         field = "expires_at" if body.expires_at is not None else "expires_in_days"
         raise HTTPException(422, f"{field}: {error}") from None
-    return lifetime, body.expires_at
+    return {"expires_in": lifetime, "expires_at": ends if lifetime is None else None}
 
 
 @router.get("", response_model=UsersPublic, responses=problem_responses(401, 403))
@@ -85,11 +84,10 @@ async def add_user(
     """Create a user, optionally with a token that expires; the answer holds its token,
     shown this once."""
     now = dt.datetime.now(dt.UTC)
-    lifetime, moment = _lifetime(body, now)
+    ends = expiry(now, **_lifetime(body, now))
     try:
         created, token = await run_in_threadpool(
-            create_user, engine, body.name, body.role, body.division, now,
-            expiry(now, expires_in=lifetime, expires_at=moment))
+            create_user, engine, body.name, body.role, body.division, now, ends)
     except UserExists as error:
         raise HTTPException(409, str(error)) from error
     await caller.record("users.create", "/api/v1/users", holder.current,
@@ -128,10 +126,9 @@ async def rotate(
     working. The new token lives as long as the old one did unless the body says
     otherwise; a revoked user gets access again."""
     now = dt.datetime.now(dt.UTC)
-    lifetime, moment = _lifetime(body or TokenExpiry(), now)
+    ends = _lifetime(body or TokenExpiry(), now)
     try:
-        user, token = await run_in_threadpool(
-            lambda: rotate_token(engine, name, now, expires_in=lifetime, expires_at=moment))
+        user, token = await run_in_threadpool(lambda: rotate_token(engine, name, now, **ends))
     except UnknownUser as error:
         raise HTTPException(404, str(error)) from error
     cache: TokenCache = request.app.state.token_cache

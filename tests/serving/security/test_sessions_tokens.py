@@ -306,7 +306,17 @@ def test_the_admin_api_creates_tokens_that_expire(site: Site) -> None:
                       json={"name": "max", "role": "inspector", "expires_at": at.isoformat()})
     assert _status(answer) == 201
     assert dt.datetime.fromisoformat(answer.json()["expires_at"]) == at  # type: ignore[attr-defined]
+    # An offset is kept as the same moment (SQLite would otherwise drop it).
+    east = at.astimezone(dt.timezone(dt.timedelta(hours=5)))
+    answer = site.api(admin, "POST", "/api/v1/users",
+                      json={"name": "nia", "role": "inspector", "expires_at": east.isoformat()})
+    assert _status(answer) == 201
+    listed = site.api(admin, "GET", "/api/v1/users").json()["items"]  # type: ignore[attr-defined]
+    assert dt.datetime.fromisoformat(
+        next(u for u in listed if u["name"] == "nia")["expires_at"]) == at
     for bad, field in (({"expires_at": "2001-01-01T00:00:00Z"}, "expires_at"),
+                       ({"expires_at": "0001-01-01T00:00:00+01:00"}, "expires_at"),
+                       ({"expires_at": "9999-12-31T23:59:59-01:00"}, "expires_at"),
                        ({"expires_in_days": 0}, "expires_in_days"),
                        ({"expires_in_days": 99999}, "expires_in_days"),
                        ({"expires_in_days": 2, "expires_at": at.isoformat()}, "expires_at")):
