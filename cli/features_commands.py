@@ -21,6 +21,7 @@ def features(
         typer.Option(
             "--as-of",
             formats=["%Y-%m-%d"],
+            metavar="YYYY-MM-DD",
             help="Compute features as of this date: only facts known strictly before it.",
         ),
     ],

@@ -18,7 +18,7 @@ from data.store import open_store
 
 AsOf = Annotated[
     dt.datetime,
-    typer.Option("--as-of", formats=["%Y-%m-%d"],
+    typer.Option("--as-of", formats=["%Y-%m-%d"], metavar="YYYY-MM-DD",
                  help="Only facts known strictly before this date are used."),
 ]
 Quiet = Annotated[
@@ -33,7 +33,7 @@ Json = Annotated[
 Progress = Annotated[
     bool | None,
     typer.Option("--progress/--no-progress", show_default=False,
-                 help="Show the progress bar on stderr [default: only on a terminal]."),
+                 help="Show the progress bar on stderr (default: only on a terminal)."),
 ]
 
 #: Exit status of a usage error (a bad argument, a port in use), as Click uses it.

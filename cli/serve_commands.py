@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -45,7 +46,21 @@ def serve(
         # the supervisor's ping; uvicorn's default of 5 s kills (and restarts) workers
         # that are merely starting on a busy machine.
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+        log_config=_log_config(),
     )
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, with alembic's per-migration INFO lines left out.
+
+    Every worker (a fresh process) applies it, so the store's migration check when a worker
+    opens it stays quiet; alembic's warnings and errors still show.
+    """
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["alembic"] = {"level": "WARNING"}
+    return config
 
 
 def register(app: typer.Typer) -> None:

@@ -89,3 +89,5 @@ def test_the_generated_client_lists_explains_and_plans(
         assert plan is not None, "the plan did not parse"
         assert plan.to_dict()["plan"]["plan_id"] == served_home.plan_id
         assert plan.total > 0 and len(plan.items) > 0
+    # The server's log holds no migration chatter (alembic's INFO lines).
+    assert "alembic" not in server.log.read_text()
