@@ -59,7 +59,8 @@ engine.dispose()
 
 #: Where ``monitor``'s time goes: its steps timed in one process (one extra run).
 _MONITOR_STEPS = ("model_record", "read_score_list", "load_bundle", "load_tables",
-                  "link_outcomes", "build_features", "drift_rows", "first_known_event")
+                  "link_outcomes", "build_features", "drift_rows", "first_known_event",
+                  "read_marks", "plan_figures", "calibration", "enforcement_figures")
 
 
 def _monitor_steps(as_of: str) -> None:

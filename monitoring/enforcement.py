@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from data.contract import SERIOUS_OUTCOMES
@@ -60,42 +61,73 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
+def _codes(values: pd.Series, index: pd.Index) -> npt.NDArray[np.intp]:
+    """Each value's position in ``index`` (-1 when absent), by factorizing first: the
+    strings are hashed once per distinct value, not once per row (traces have millions
+    of rows and tens of thousands of distinct licensees)."""
+    codes, uniques = pd.factorize(values)
+    positions = index.get_indexer(uniques)
+    out = np.full(len(values), -1, dtype=np.intp)
+    known = codes >= 0
+    out[known] = positions[codes[known]]
+    return out
+
+
+def _names(codes: npt.NDArray[np.intp], names: npt.NDArray[np.object_], missing: str
+           ) -> npt.NDArray[np.object_]:
+    out = np.full(len(codes), missing, dtype=object)
+    known = codes >= 0
+    out[known] = names[codes[known]]
+    return out
+
+
+def _text(values: pd.Series) -> npt.NDArray[np.object_]:
+    return values.to_numpy(dtype=object, na_value="")
+
+
 def enforcement_figures(tables: EventTables, linked: Sequence[pd.DataFrame],
                         as_of: dt.date) -> dict[str, Any]:
     """The enforcement figures as of ``as_of`` (see the module's docstring).
 
     ``tables`` hold only what was known before ``as_of``; ``linked`` are the plans' linked
     outcomes (:func:`monitoring.outcomes.link_outcomes`), which say which inspections a
-    plan chose and by which path.
+    plan chose and by which path. Licensees are numbered once and every grouping is on
+    those numbers: the 80,000-licensee world's 2.7 million traces take about a second.
     """
     years = _years(as_of)
-    dealers = tables.dealers.drop_duplicates("license_number").set_index("license_number")
-    division = dealers["field_division"].astype(object).where(
-        dealers["field_division"].notna(), UNKNOWN_DIVISION).astype(str)
-    state = dealers["premise_state"].astype(str)
-    issued = pd.to_datetime(dealers["license_issue_date"])
+    dealers = tables.dealers.drop_duplicates("license_number")
+    licensees = pd.Index(dealers["license_number"])
+    division_of = _text(dealers["field_division"])
+    division_of[division_of == ""] = UNKNOWN_DIVISION
+    state_of = _text(dealers["premise_state"])
+    issued = pd.to_datetime(dealers["license_issue_date"]).to_numpy(dtype="datetime64[ns]")
+    no_issue = np.isnat(issued)
 
     inspections = tables.inspections
-    compliance = inspections[inspections["inspection_type"] == "compliance"]
-    closed = pd.to_datetime(compliance["inspection_date"])
-    numbers = compliance["license_number"].astype(str)
-    revoked = (closed[compliance["outcome"] == "revocation"]
-               .groupby(numbers[compliance["outcome"] == "revocation"]).min()
-               .reindex(dealers.index))
+    compliance = inspections[(inspections["inspection_type"] == "compliance").to_numpy(bool)]
+    closed = pd.to_datetime(compliance["inspection_date"]).to_numpy(dtype="datetime64[ns]")
+    owner = _codes(compliance["license_number"], licensees)
+    outcome = _text(compliance["outcome"])
+    serious = np.isin(outcome, list(SERIOUS_OUTCOMES))
+    revoked = np.full(len(licensees), np.datetime64("NaT"), dtype="datetime64[ns]")
+    revocation = (outcome == "revocation") & (owner >= 0)
+    if revocation.any():
+        first = (pd.DataFrame({"owner": owner[revocation], "day": closed[revocation]})
+                 .groupby("owner")["day"].min())
+        revoked[first.index.to_numpy()] = first.to_numpy(dtype="datetime64[ns]")
 
     # How each inspection came about: the first plan path that linked it.
-    paths = pd.Series(dtype=object)
+    path = np.full(len(compliance), OUTSIDE_PLANS, dtype=object)
     if linked:
         chosen = pd.concat([frame.loc[frame["inspected"], ["inspection_id", "selected_by"]]
                             for frame in linked], ignore_index=True)
-        paths = chosen.drop_duplicates("inspection_id").set_index("inspection_id")[
-            "selected_by"]
-    path = paths.reindex(compliance["inspection_id"]).to_numpy(dtype=object)
-    path = np.where(pd.isna(path), OUTSIDE_PLANS, path)
-    done = pd.DataFrame({
-        "field_division": division.reindex(numbers).fillna(UNKNOWN_DIVISION).to_numpy(),
-        "year": closed.dt.year.to_numpy(), "selected_by": path,
-        "serious": compliance["outcome"].isin(SERIOUS_OUTCOMES).to_numpy(bool)})
+        chosen = chosen.drop_duplicates("inspection_id")
+        where = pd.Index(chosen["inspection_id"].astype(str)).get_indexer(
+            pd.Index(compliance["inspection_id"].astype(str)))
+        path[where >= 0] = chosen["selected_by"].to_numpy(dtype=object)[where[where >= 0]]
+    year_closed = pd.DatetimeIndex(closed).year.to_numpy()
+    done = pd.DataFrame({"field_division": _names(owner, division_of, UNKNOWN_DIVISION),
+                         "year": year_closed, "selected_by": path, "serious": serious})
     done = done[done["year"].isin(years)]
     per_year = (done.groupby(["field_division", "year"])
                 .agg(inspections=("serious", "size"), serious=("serious", "sum")))
@@ -103,25 +135,30 @@ def enforcement_figures(tables: EventTables, linked: Sequence[pd.DataFrame],
                 .agg(inspections=("serious", "size"), serious=("serious", "sum"))
                 .reset_index())
 
-    # Coverage at each year's end, from each licensee's inspection dates.
-    order = np.argsort(closed.to_numpy(), kind="stable")
-    dates_sorted = closed.to_numpy()[order]
-    owners_sorted = numbers.to_numpy()[order]
+    # Coverage at each year's end, from each licensee's inspection dates, counted per
+    # division with bincount on the divisions' numbers.
+    division_code, division_names = pd.factorize(division_of)
+    groups = len(division_names)
     coverage_parts = []
     for year in years:
-        end = pd.Timestamp(dt.date(year, 12, 31))
-        active = ((issued.isna() | (issued <= end)) & ~(revoked <= end)).to_numpy(bool)
-        window = end - pd.DateOffset(years=COVERAGE_YEARS)
-        old_enough = (issued.isna() | (issued <= window)).to_numpy(bool)
-        inside = (dates_sorted > window.to_datetime64()) & (dates_sorted <= end.to_datetime64())
-        seen = dealers.index.isin(pd.unique(owners_sorted[inside]))
+        end = np.datetime64(dt.date(year, 12, 31), "ns")
+        window = np.datetime64(dt.date(year - COVERAGE_YEARS, 12, 31), "ns")
+        active = (no_issue | (issued <= end)) & ~(revoked <= end)
+        old_enough = no_issue | (issued <= window)
+        inside = (closed > window) & (closed <= end) & (owner >= 0)
+        seen = np.zeros(len(licensees), dtype=bool)
+        seen[owner[inside]] = True
         counted = active & old_enough
         coverage_parts.append(pd.DataFrame({
-            "field_division": division.to_numpy()[active], "year": year,
-            "licensees": 1, "eligible_for_coverage": counted[active].astype(int),
-            "uninspected_5_years": (counted & ~seen)[active].astype(int)}))
-    coverage = (pd.concat(coverage_parts).groupby(["field_division", "year"]).sum()
-                if coverage_parts else pd.DataFrame())
+            "field_division": np.asarray(division_names, dtype=object), "year": year,
+            "licensees": np.bincount(division_code, weights=active, minlength=groups),
+            "eligible_for_coverage": np.bincount(division_code, weights=counted,
+                                                 minlength=groups),
+            "uninspected_5_years": np.bincount(division_code, weights=counted & ~seen,
+                                               minlength=groups)}))
+    coverage = pd.concat(coverage_parts)
+    coverage = (coverage[coverage["licensees"] > 0]
+                .set_index(["field_division", "year"]).sort_index())
     table = pd.concat([coverage, per_year], axis=1).fillna(0).astype(np.int64).reset_index()
     table.columns = ["field_division", "year", *table.columns[2:]]
     table["uninspected_5_years_share"] = [
@@ -130,14 +167,22 @@ def enforcement_figures(tables: EventTables, linked: Sequence[pd.DataFrame],
                         strict=True)]
 
     # Years since the last compliance inspection, on the monitoring date.
-    day = pd.Timestamp(as_of)
-    active_now = ((issued.isna() | (issued < day)) & ~(revoked < day)).to_numpy(bool)
-    last = closed.groupby(numbers).max().reindex(dealers.index)
-    years_since = ((day - last).dt.days / 365.25).to_numpy()
-    band = np.full(len(dealers), NEVER, dtype=object)
+    day = np.datetime64(as_of, "ns")
+    active_now = (no_issue | (issued < day)) & ~(revoked < day)
+    last = np.full(len(licensees), np.datetime64("NaT"), dtype="datetime64[ns]")
+    known = owner >= 0
+    if known.any():
+        latest = (pd.DataFrame({"owner": owner[known], "day": closed[known]})
+                  .groupby("owner")["day"].max())
+        last[latest.index.to_numpy()] = latest.to_numpy(dtype="datetime64[ns]")
+    since_last = day - last
+    years_since = np.where(np.isnat(since_last), np.nan,
+                           since_last.astype("timedelta64[s]").astype(np.float64)
+                           / (86_400.0 * 365.25))
+    band = np.full(len(licensees), NEVER, dtype=object)
     for label, low, high in SINCE_BANDS:
         band[(years_since >= low) & (years_since < high)] = label
-    since = (pd.DataFrame({"field_division": division.to_numpy()[active_now],
+    since = (pd.DataFrame({"field_division": division_of[active_now],
                            "band": band[active_now]})
              .groupby(["field_division", "band"]).size().rename("licensees").reset_index())
     band_order = {label: i for i, (label, _, _) in enumerate(SINCE_BANDS)} | {
@@ -145,25 +190,40 @@ def enforcement_figures(tables: EventTables, linked: Sequence[pd.DataFrame],
     since = since.assign(order=since["band"].map(band_order)).sort_values(
         ["field_division", "order"]).drop(columns="order")
 
-    # The trace picture.
+    # The trace picture, counted per seller and year first (one bincount per figure over
+    # seller x year cells), then named.
     traces = tables.traces
-    known = pd.to_datetime(traces["trace_date"])
-    ttc = (pd.to_datetime(traces["recovery_date"]) - pd.to_datetime(traces["purchase_date"])
-           ).dt.days
-    sellers = traces["license_number"].astype(str)
-    trace_rows = pd.DataFrame({
-        "field_division": division.reindex(sellers).fillna(UNKNOWN_DIVISION).to_numpy(),
-        "premise_state": state.reindex(sellers).fillna("unknown").to_numpy(),
-        "year": known.dt.year.to_numpy(),
-        "short": (ttc <= SHORT_TIME_TO_CRIME_DAYS).to_numpy(bool),
-        "abroad": (traces["recovery_country"].astype(str) != "US").to_numpy(bool)})
-    trace_rows = trace_rows[trace_rows["year"].isin(years)]
-    per_trace_year = (trace_rows.groupby(["field_division", "year"])
-                      .agg(traces=("short", "size"), short_time_to_crime=("short", "sum"),
-                           recovered_abroad=("abroad", "sum")).reset_index())
-    abroad = (trace_rows.groupby(["field_division", "premise_state"])
-              .agg(traces=("abroad", "size"), recovered_abroad=("abroad", "sum"))
-              .reset_index())
+    known_year = pd.DatetimeIndex(pd.to_datetime(traces["trace_date"])).year.to_numpy()
+    sold = pd.to_datetime(traces["purchase_date"]).to_numpy(dtype="datetime64[ns]")
+    recovered = pd.to_datetime(traces["recovery_date"]).to_numpy(dtype="datetime64[ns]")
+    gap = recovered - sold
+    ttc = np.where(np.isnat(gap), np.nan, gap.astype("timedelta64[s]").astype(np.float64)
+                   / 86_400.0)
+    abroad_trace = (traces["recovery_country"] != "US").to_numpy(dtype=bool, na_value=True)
+    seller = _codes(traces["license_number"], licensees)
+    first_year, span = years[0], len(years)
+    keep = (known_year >= first_year) & (known_year < first_year + span)
+    # Sellers missing from the dealers table share one extra row, as "unknown".
+    cell = ((np.where(seller >= 0, seller, len(licensees)) * span
+             + (known_year - first_year))[keep]).astype(np.intp)
+    size = (len(licensees) + 1) * span
+    counts = np.bincount(cell, minlength=size)
+    short = np.bincount(cell, weights=(ttc <= SHORT_TIME_TO_CRIME_DAYS)[keep], minlength=size)
+    abroad_count = np.bincount(cell, weights=abroad_trace[keep], minlength=size)
+    filled = np.flatnonzero(counts)
+    codes = (filled // span).astype(np.intp)
+    codes[codes == len(licensees)] = -1
+    counted_traces = pd.DataFrame({
+        "year": first_year + filled % span, "traces": counts[filled],
+        "short_time_to_crime": short[filled].round().astype(np.int64),
+        "recovered_abroad": abroad_count[filled].round().astype(np.int64),
+        "field_division": _names(codes, division_of, UNKNOWN_DIVISION),
+        "premise_state": _names(codes, state_of, "unknown")})
+    per_trace_year = (counted_traces.groupby(["field_division", "year"])
+                      [["traces", "short_time_to_crime", "recovered_abroad"]].sum()
+                      .reset_index())
+    abroad = (counted_traces.groupby(["field_division", "premise_state"])
+              [["traces", "recovered_abroad"]].sum().reset_index())
     abroad = abroad[abroad["recovered_abroad"] > 0].sort_values(
         ["field_division", "recovered_abroad"], ascending=[True, False])
 
