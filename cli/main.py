@@ -44,6 +44,11 @@ COMMAND_MODULES = {
 }
 
 
+#: Help texts are Markdown: a docstring's paragraph wraps to the terminal instead of
+#: breaking where its source line ends (Typer's "rich" mode keeps those line breaks).
+MARKUP = "markdown"
+
+
 class LazyCommands(TyperGroup):
     """The command group, importing a command's module only when the command is used."""
 
@@ -57,12 +62,22 @@ class LazyCommands(TyperGroup):
         if command is not None or cmd_name not in COMMAND_MODULES:
             return command
         module = importlib.import_module(COMMAND_MODULES[cmd_name])
-        commands = typer.Typer(pretty_exceptions_enable=False, add_completion=False)
+        commands = typer.Typer(pretty_exceptions_enable=False, add_completion=False,
+                               rich_markup_mode=MARKUP)
         module.register(commands)
         group: Any = typer.main.get_command(commands)
+        _markdown_help(group)
         if isinstance(group, TyperGroup):
             return group.get_command(ctx, cmd_name)
         return group if group.name == cmd_name else None
+
+
+def _markdown_help(command: Any) -> None:
+    """Give ``command`` and every subcommand (a module's own Typer group too) Markdown help."""
+    if hasattr(command, "rich_markup_mode"):
+        command.rich_markup_mode = MARKUP
+    for sub in getattr(command, "commands", {}).values():
+        _markdown_help(sub)
 
 
 app = typer.Typer(
@@ -71,6 +86,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=MARKUP,
     cls=LazyCommands,
 )
 

@@ -187,3 +187,38 @@ def test_a_champion_from_an_older_feature_catalogue_is_named(loaded_home: Path,
     assert "a_feature_no_longer_computed" in result.stderr
     assert "train and promote a new version" in result.stderr
     assert not (tmp_path / "s.csv").exists()
+
+
+
+def _help_paths() -> list[list[str]]:
+    from typer.main import get_command
+
+    root = get_command(app)
+    paths = [[name] for name in root.list_commands(None)]  # type: ignore[attr-defined]
+    for group in ("import", "users"):
+        sub = root.get_command(None, group)  # type: ignore[attr-defined]
+        paths += [[group, name] for name in sub.list_commands(None)]
+    return paths
+
+
+@pytest.mark.parametrize("path", _help_paths(), ids=" ".join)
+def test_help_paragraphs_wrap_to_the_terminal_not_to_the_source(path: list[str]) -> None:
+    """On a wide terminal each paragraph of a command's help is one line: none breaks where
+    its docstring's source line happened to end (``generate --help`` did)."""
+    from typer.main import get_command
+    from typer.testing import CliRunner
+
+    command = get_command(app)
+    for part in path:
+        command = command.get_command(None, part)  # type: ignore[attr-defined]
+    wide = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "400"})
+    assert wide.exit_code == 0, wide.output
+    lines = [" ".join(line.split()) for line in wide.output.splitlines()]
+    paragraphs = (command.help or "").strip().split("\n\n")
+    for paragraph in paragraphs:
+        text = " ".join(paragraph.split()).replace("`", "")
+        assert any(text in line for line in lines), f"{path}: {text!r} is broken up"
+    listing = CliRunner().invoke(app, [*path[:-1], "--help"], env={"COLUMNS": "400"}).output
+    first = " ".join(paragraphs[0].split()).replace("`", "")
+    assert any(line.strip(" │").startswith(f"{path[-1]} ") and first in " ".join(line.split())
+               for line in listing.splitlines()), f"{path}'s summary is broken up"
