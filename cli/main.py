@@ -15,7 +15,7 @@ import json
 import logging
 import os
 import warnings
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from typer.core import TyperGroup
@@ -46,7 +46,7 @@ COMMAND_MODULES = {
 
 #: Help texts are Markdown: a docstring's paragraph wraps to the terminal instead of
 #: breaking where its source line ends (Typer's "rich" mode keeps those line breaks).
-MARKUP = "markdown"
+MARKUP: Literal["markdown"] = "markdown"
 
 
 class LazyCommands(TyperGroup):
