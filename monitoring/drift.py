@@ -82,8 +82,15 @@ def first_known_event(tables: EventTables) -> pd.Series:
                           (tables.inspections, "inspection_date")):
         if frame is None or frame.empty:
             continue
-        parts.append(pd.DataFrame({"license_number": frame["license_number"].astype(str),
-                                   "known": pd.to_datetime(frame[column])}))
+        # Per table first, grouped on the licensees' numbers (factorize hashes each
+        # distinct license once): millions of traces, tens of thousands of licensees.
+        codes, uniques = pd.factorize(frame["license_number"])
+        known = pd.Series(pd.to_datetime(frame[column]).to_numpy())
+        valid = codes >= 0
+        earliest = known[valid].groupby(codes[valid]).min()
+        parts.append(pd.DataFrame({
+            "license_number": pd.Index(uniques).astype(str)[earliest.index.to_numpy()],
+            "known": earliest.to_numpy()}))
     if not parts:
         return pd.Series(dtype="datetime64[ns]")
     return pd.concat(parts).groupby("license_number")["known"].min()
