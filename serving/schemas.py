@@ -390,6 +390,12 @@ class UserPublic(UserBase):
     """A user as listed (never its token)."""
 
     created_at: dt.datetime | None
+    expires_at: dt.datetime | None = Field(
+        default=None, description="When the user's token stops working (null: never).")
+    revoked_at: dt.datetime | None = Field(
+        default=None, description="When the user's token was revoked (null: it was not).")
+    status: Literal["active", "expired", "revoked"] = Field(
+        default="active", description="Whether the user's token works now.")
 
 
 class UserCreatedPublic(Stamped, UserPublic):
@@ -398,12 +404,10 @@ class UserCreatedPublic(Stamped, UserPublic):
     token: str
 
 
-    expires_at: dt.datetime | None = Field(
-        default=None, description="When the user's token stops working (null: never).")
-    revoked_at: dt.datetime | None = Field(
-        default=None, description="When the user's token was revoked (null: it was not).")
-    status: Literal["active", "expired", "revoked"] = Field(
-        default="active", description="Whether the user's token works now.")
+class UserChangedPublic(Stamped, UserPublic):
+    """A user after a change of its token (revoked)."""
+
+
 class UsersPublic(Stamped):
     """Every user."""
 
@@ -411,10 +415,6 @@ class UsersPublic(Stamped):
 
 
 # --- plans -------------------------------------------------------------------------------
-
-class UserChangedPublic(Stamped, UserPublic):
-    """A user after a change of its token (revoked)."""
-
 
 
 class PlanTotalsPublic(BaseModel):

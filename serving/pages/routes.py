@@ -61,7 +61,10 @@ from serving.pages.render import (
 )
 from serving.pages.sessions import (
     COOKIE_NAME,
+    LOGIN_COOKIE_NAME,
+    LOGIN_FORM_SECONDS,
     SESSION_SECONDS,
+    cross_origin,
     csrf_matches,
     csrf_token,
     end_session,
@@ -74,10 +77,7 @@ from serving.pages.sessions import (
 from serving.plans import plan_csv, plan_csv_filename, read_plan
 from serving.ranked import Page, RankedFilters, page_csv
 from serving.schemas import (
-    LOGIN_COOKIE_NAME,
-    LOGIN_FORM_SECONDS,
     LICENSE_NUMBER_MAX_LENGTH,
-    cross_origin,
     ExplanationBase,
     WhatIfCreate,
     WhatIfPublic,
@@ -183,16 +183,6 @@ async def home() -> RedirectResponse:
     return RedirectResponse("/dealers", status_code=303)
 
 
-@router.get("/login")
-async def login_form(request: Request, next: str | None = None) -> Response:
-    """The sign-in form (or straight on, for someone already signed in)."""
-    if await _session_user(request) is not None:
-        return RedirectResponse(_safe_next(next), status_code=303)
-    return _login_page(request, _safe_next(next), None,
-                       signed_out="signed_out" in request.query_params)
-
-
-@router.post("/login")
 def _login_page(request: Request, target: str, error: str | None, status_code: int = 200,
                 signed_out: bool = False) -> Response:
     """The sign-in form with a fresh double-submit pair: a cookie and its hidden field."""
@@ -206,6 +196,16 @@ def _login_page(request: Request, target: str, error: str | None, status_code: i
     return response
 
 
+@router.get("/login")
+async def login_form(request: Request, next: str | None = None) -> Response:
+    """The sign-in form (or straight on, for someone already signed in)."""
+    if await _session_user(request) is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return _login_page(request, _safe_next(next), None,
+                       signed_out="signed_out" in request.query_params)
+
+
+@router.post("/login")
 async def login(request: Request) -> Response:
     """Check the token; on success open a session, set its cookie and go on.
 
@@ -238,18 +238,25 @@ async def login(request: Request) -> Response:
         COOKIE_NAME, cookie, max_age=SESSION_SECONDS,
         path="/", httponly=True, samesite="lax", secure=request.url.scheme == "https",
     )
+    response.delete_cookie(LOGIN_COOKIE_NAME, path="/login", httponly=True, samesite="strict")
     return response
 
 
 @router.api_route("/logout", methods=["GET", "POST"])
-async def logout() -> RedirectResponse:
-    """Forget the session (ending one needs no proof: it only ever protects the user)."""
+async def logout(request: Request) -> RedirectResponse:
+    """End the session on the server and forget its cookie.
+
+    Ending one needs no proof: it only ever protects the user (another site can at most
+    sign them out).
+    """
+    cookie = request.cookies.get(COOKIE_NAME)
+    if cookie:
+        await run_in_threadpool(end_session, request.app.state.engine, cookie)
     response = RedirectResponse("/login?signed_out=1", status_code=303)
     response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax")
     return response
 
 
-    response.delete_cookie(LOGIN_COOKIE_NAME, path="/login", httponly=True, samesite="strict")
 # --- the ranked list ---------------------------------------------------------------------
 
 
@@ -540,7 +547,7 @@ async def what_if_post(request: Request, license_number: LicenseNumber,
     """Score the licensee with the changed values, as ``POST /api/v1/score`` does."""
     form = await _form(request)
     cookie = request.cookies.get(COOKIE_NAME, "")
-    if not csrf_matches(_secret(request), cookie, form.get("csrf")):
+    if not csrf_matches(cookie, form.get("csrf")):
         raise HTTPException(403, "The form expired or came from another page; open the "
                                  "licensee's page and try again.")
     return await _what_if_page(request, license_number, user, serving, form)
