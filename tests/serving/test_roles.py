@@ -85,3 +85,15 @@ def test_division_inspector_sees_only_its_division(
     assert client.get(f"/api/v1/dealers/{inside}", headers=headers).status_code == 200
     # Another division's licensee answers as an unknown one (docs/security.md).
     assert client.get(f"/api/v1/dealers/{outside}", headers=headers).status_code == 404
+
+
+@pytest.mark.parametrize("action", ["revoke", "rotate"])
+def test_only_admins_revoke_or_rotate_tokens(
+    client: TestClient, served_home: ServedHome, action: str
+) -> None:
+    # An unknown user: nothing of the session home changes, whoever asks.
+    path = f"/api/v1/users/nobody-at-all/{action}"
+    for user in ROLE_USERS:
+        status = client.post(path, headers=served_home.headers(user)).status_code
+        assert status == (404 if user == "admin" else 403), f"{user} on {path}: {status}"
+    assert client.post(path).status_code == 401
