@@ -56,12 +56,13 @@ WORLDS: dict[str, tuple[str, ...]] = {
     "careless_records": ("careless_records",),
     "hidden_licensee_effect": ("hidden_licensee_effect",),
 }
-#: Worlds the 0.75 target applies to. ``hidden_licensee_effect`` is a stress test: its
-#: unobserved licensee effect is so wide that even a ranking knowing every licensee's
-#: behaviour (``behaviour_oracle``) closes only about half the gap, so it is reported,
-#: with its oracle, but not held to the target.
-TARGET_WORLDS = ("default", "random_onset_diversion+risk_regulator", "straw_rings",
-                 "careless_records")
+#: Worlds the 0.75 target applies to: those where a ranking that knows every licensee's
+#: behaviour but not its unobserved effect (``behaviour_oracle``) closes 0.78-0.87 of the
+#: gap at 2%. In ``careless_records`` (a quarter of licensees careless, ranked among
+#: themselves by what no table shows) and ``hidden_licensee_effect`` that oracle closes
+#: only 0.55-0.65: no model can reach 0.75 there, so they are reported, with their
+#: oracle, as stress tests.
+TARGET_WORLDS = ("default", "random_onset_diversion+risk_regulator", "straw_rings")
 #: Seeds of the reported figures: never used while developing features, parameters or
 #: the generator (tests use 0-21, 515, 4242; the demo 2026; ``train``'s benchmark 90210).
 UNSEEN_SEEDS: dict[str, int] = {
