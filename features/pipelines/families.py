@@ -371,16 +371,24 @@ def time_to_crime(world: PreparedWorld, queries: Queries) -> Columns:
     }
 
 
+def yearly_windows(index: EventIndex, queries: Queries, years: int) -> list[tuple[Ints, Ints]]:
+    """Sorted positions of each 12-month span ending at as_of, newest first.
+
+    The spans share their bounds, so ``years`` spans cost ``years + 1`` searches.
+    """
+    positions = [index.position(queries.codes, queries.days)] + [
+        index.position(queries.codes, shift_years(queries.days, -k)) for k in range(1, years + 1)
+    ]
+    return [(positions[k + 1], positions[k]) for k in range(years)]
+
+
 def yearly_counts(
-    index: EventIndex, prefix: Ints | None, queries: Queries, years: int
+    index: EventIndex, prefix: Ints | None, queries: Queries, years: int,
+    windows: list[tuple[Ints, Ints]] | None = None,
 ) -> list[Ints]:
     """Events (flagged in ``prefix``, or all) per 12-month span ending at as_of, newest first."""
-    bounds = [queries.days] + [shift_years(queries.days, -k) for k in range(1, years + 1)]
-    counts = []
-    for k in range(years):
-        lo, hi = index.window(queries.codes, bounds[k + 1], bounds[k])
-        counts.append(hi - lo if prefix is None else window_sum(prefix, lo, hi))
-    return counts
+    spans = windows if windows is not None else yearly_windows(index, queries, years)
+    return [hi - lo if prefix is None else window_sum(prefix, lo, hi) for lo, hi in spans]
 
 
 def stepwise_decayed(per_year: list[Ints]) -> Floats:
@@ -405,12 +413,13 @@ def time_to_crime_trend(world: PreparedWorld, queries: Queries) -> Columns:
     """
     traces = world.traces
     under = traces.prefix["under_1y"]
-    per_year = yearly_counts(traces.index, under, queries, 5)
+    windows = yearly_windows(traces.index, queries, 5)
+    per_year = yearly_counts(traces.index, under, queries, 5, windows)
     earlier = (per_year[1] + per_year[2] + per_year[3] + per_year[4]) / 4.0
     return {
         "time_to_crime_under_1y_traces_1y": per_year[0],
         "time_to_crime_under_1y_change_1y": per_year[0] - earlier,
-        "traces_decayed": stepwise_decayed(yearly_counts(traces.index, None, queries, 5)),
+        "traces_decayed": stepwise_decayed(yearly_counts(traces.index, None, queries, 5, windows)),
         "time_to_crime_under_1y_traces_decayed": stepwise_decayed(per_year),
     }
 
