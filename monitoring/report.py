@@ -69,7 +69,7 @@ RATES: dict[str, tuple[str, str]] = {
 MEDIANS: dict[str, str] = {"median_time_to_crime_days": "traces"}
 COUNT_COLUMNS = ("licensees", "inspections", "serious", "traces",
                  "short_time_to_crime_traces", "recovered_abroad", "planned", "inspected",
-                 "pending", "not_inspected")
+                 "pending", "not_inspected", "marked_not_inspected")
 DIMENSIONS = {
     "by_year": None,
     "by_state": "premise_state",
@@ -187,6 +187,7 @@ def plan_tables(plans_figures: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
             rows.append({**ident, "selected_by": path,
                          **{k: figures[k] for k in ("planned", "inspected", "serious",
                                                     "pending", "not_inspected")},
+                         "marked_not_inspected": figures.get("marked_not_inspected", 0),
                          "predicted_serious": figures["predicted_serious"],
                          "estimated_serious_rate": estimate["value"],
                          "estimate_ci_low": estimate["ci_low"],
@@ -195,14 +196,15 @@ def plan_tables(plans_figures: list[dict[str, Any]]) -> dict[str, pd.DataFrame]:
         for division in plan["by_division"]:
             division_rows.append({**ident, **{k: division[k] for k in (
                 "field_division", "selected_by", "planned", "inspected", "serious",
-                "pending", "not_inspected")}})
+                "pending", "not_inspected")},
+                "marked_not_inspected": division.get("marked_not_inspected", 0)})
     columns = ["plan_id", "period_start", "period_end", "window_closed", "selected_by",
                "planned", "inspected", "serious", "pending", "not_inspected",
-               "predicted_serious", "estimated_serious_rate", "estimate_ci_low",
-               "estimate_ci_high", "estimate_observed"]
+               "marked_not_inspected", "predicted_serious", "estimated_serious_rate",
+               "estimate_ci_low", "estimate_ci_high", "estimate_observed"]
     division_columns = ["plan_id", "period_start", "period_end", "window_closed",
                         "field_division", "selected_by", "planned", "inspected", "serious",
-                        "pending", "not_inspected"]
+                        "pending", "not_inspected", "marked_not_inspected"]
     return {"plan_performance": pd.DataFrame(rows, columns=columns),
             "plan_performance_by_division": pd.DataFrame(division_rows,
                                                          columns=division_columns)}
