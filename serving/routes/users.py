@@ -117,7 +117,7 @@ async def revoke(name: UserName, request: Request, engine: EngineDep, holder: Ho
 
 
 @router.post("/{name}/rotate", response_model=UserCreatedPublic,
-             responses=problem_responses(401, 403, 404, 422))
+             responses=problem_responses(400, 401, 403, 404, 422))
 async def rotate(
     name: UserName, request: Request, engine: EngineDep, holder: HolderDep, caller: AdminDep,
     body: Annotated[TokenExpiry | None, Body()] = None,
