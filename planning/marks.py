@@ -67,9 +67,12 @@ def set_mark(engine: Engine, plan_id: int, license_number: str, *, reason: str,
     where = and_(plan_marks.c.plan_id == plan_id,
                  plan_marks.c.license_number == license_number)
     with engine.begin() as connection:
+        # The plan row is locked first, so two marks of one row at once take turns
+        # (PostgreSQL; SQLite has one writer at a time anyway) instead of both inserting.
         division = connection.execute(select(plan_rows.c.field_division).where(and_(
             plan_rows.c.plan_id == plan_id,
-            plan_rows.c.license_number == license_number))).scalar_one_or_none()
+            plan_rows.c.license_number == license_number)).with_for_update()
+        ).scalar_one_or_none()
         if division is None:
             return None
         connection.execute(delete(plan_marks).where(where))

@@ -4,6 +4,7 @@ stores: the session cycle's store served by the real app (no browser)."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from collections.abc import Callable, Iterator
@@ -245,3 +246,27 @@ def test_the_enforcement_page_lets_a_supervisor_choose_a_division(
     rows = list(csv.DictReader(io.StringIO(page.get(
         f"/enforcement.csv?division={cycle.other_division}").text)))
     assert rows and {r["field_division"] for r in rows} == {cycle.other_division}
+
+
+def test_concurrent_marks_of_one_row_leave_one_mark(cycle: Cycle) -> None:
+    """Inspectors saving the same row at once: each save succeeds, one mark remains."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from data.store import open_store
+    from planning.marks import clear_mark, read_marks, set_mark
+
+    plan_id = int(cycle.plan["plan_id"].iloc[0])
+    number = _rows(cycle, cycle.other_division, set(cycle.marks))[2]
+    engine = open_store(cycle.url)
+    reasons = ["moved", "refused", "deferred", "out_of_business"] * 2
+    try:
+        with ThreadPoolExecutor(max_workers=len(reasons)) as pool:
+            marks = list(pool.map(lambda reason: set_mark(
+                engine, plan_id, number, reason=reason, note=None, marked_by="race",
+                marked_at=dt.datetime.now(dt.UTC)), reasons))
+        assert all(mark is not None for mark in marks)
+        stored = read_marks(engine, plan_id)
+        assert stored[(plan_id, number)].reason in reasons
+        assert clear_mark(engine, plan_id, number)
+    finally:
+        engine.dispose()
