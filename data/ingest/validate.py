@@ -24,7 +24,9 @@ DATE_ORDER: dict[str, tuple[tuple[str, str], ...]] = {
     "traces": (("recovery_date", "purchase_date"), ("trace_date", "recovery_date")),
 }
 _DATE_SHAPE = r"\d{4}-\d{2}-\d{2}"
-_INTEGER_SHAPE = r"-?\d{1,12}"
+_INTEGER_SHAPE = r"-?\d+"
+# Digits beyond this many are out of range whatever they say; they are not parsed at all.
+_INTEGER_DIGITS = 15
 _BOOLEANS = ("true", "false")
 _SHOWN_CHARACTERS = 40  # of an offending value, in a reason
 
@@ -325,8 +327,10 @@ class TableValidator:
             shaped = values.str.fullmatch(_INTEGER_SHAPE).to_numpy(dtype=bool, na_value=False)
             bad_shape = present & ~shaped
             findings.add(bad_shape, name, _quoting(values, " is not an integer"))
-            numbers = pd.to_numeric(values.where(shaped), errors="coerce")
-            too_big = (numbers.abs() > MAX_INTEGER).to_numpy(dtype=bool, na_value=False)
+            long = shaped & (values.str.lstrip("-").str.len() > _INTEGER_DIGITS).to_numpy(
+                dtype=bool, na_value=False)
+            numbers = pd.to_numeric(values.where(shaped & ~long), errors="coerce")
+            too_big = long | (numbers.abs() > MAX_INTEGER).to_numpy(dtype=bool, na_value=False)
             findings.add(
                 too_big, name, _quoting(values, f" is out of range (at most {MAX_INTEGER})")
             )

@@ -522,3 +522,21 @@ def test_the_optional_theft_loss_file_may_be_absent(sqlite_url: str, tmp_path: P
 
     assert result.accepted
     assert counts(snapshot(engine)) == {**ROWS, "theft_loss": 0}
+
+
+@pytest.mark.parametrize(("sales", "says"), [
+    ("2147483648", "'2147483648' is out of range (at most 2147483647)"),
+    ("99999999999999", "'99999999999999' is out of range"),
+    ("9" * 400, "is out of range"),
+    ("12e3", "'12e3' is not an integer"),
+])
+def test_an_integer_too_large_is_out_of_range_not_a_non_integer(
+    sqlite_url: str, tmp_path: Path, sales: str, says: str
+) -> None:
+    dealers = DEALERS.replace("2010-05-01,120,urban", f"2010-05-01,{sales},urban")
+    engine = open_store(sqlite_url)
+    result = ingest(engine, write_directory(tmp_path / "in", {**VALID, "dealers": dealers}),
+                    tmp_path)
+    engine.dispose()
+    found = [p for p in result.first_problems if p.column == "annual_firearm_sales"]
+    assert len(found) == 1 and found[0].line == 2 and says in found[0].reason

@@ -47,13 +47,17 @@ def test_migrations_match_the_table_definitions(store_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
 
+    import monitoring.results
+    import planning.plans
     import scoring.lists
     import serving.tables
     from data.store.schema import metadata
 
     assert {"score_lists", "scores", "score_list_artifacts"} <= set(
         scoring.lists.metadata.tables)
-    assert {"api_users", "audit_log"} <= set(serving.tables.metadata.tables)
+    assert {"api_users", "api_sessions", "audit_log"} <= set(serving.tables.metadata.tables)
+    assert {"plans", "plan_rows", "plan_marks"} <= set(planning.plans.metadata.tables)
+    assert "monitor_results" in monitoring.results.metadata.tables
 
     engine = open_store(store_url)
     with engine.connect() as connection:
