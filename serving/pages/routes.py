@@ -74,7 +74,7 @@ from serving.pages.sessions import (
     open_session,
     read_session,
 )
-from serving.plans import plan_csv, plan_csv_filename, read_plan
+from serving.plans import plan_csv, plan_csv_filename, plan_summary, read_plan
 from serving.ranked import Page, RankedFilters, page_csv
 from serving.schemas import (
     LICENSE_NUMBER_MAX_LENGTH,
@@ -710,23 +710,30 @@ async def my_plan_csv(request: Request, user: PageUserDep) -> Response:
 
 @router.get("/plans")
 async def plans_page(request: Request, user: PageSupervisorDep) -> Response:
-    """Every division's capacity, coverage and expected findings against DL2 and random."""
+    """Every division's capacity, coverage and expected findings against DL2 and random.
+
+    An account limited to a field division sees its own division's figures only, and not the
+    plan-wide exclusion counts, as the plans API answers it.
+    """
     engine = request.app.state.engine
     info = await run_in_threadpool(_chosen_plan, engine, request)
     plans = await run_in_threadpool(stored_plans, engine, 20)
     if info is None:
         return render(request, "plans.html", {"title": "Plan overview", "plan": None,
                                               "plans": plans})
-    plan = await run_in_threadpool(lambda: read_plan(engine, info.plan_id, None,
-                                                     plan_wide=True))
+    plan = await run_in_threadpool(lambda: read_plan(engine, info.plan_id, user.division,
+                                                     plan_wide=user.division is None))
     assert plan is not None
     await _auditor(request, user).record(
         "plan.read", f"/api/v1/plans/{info.plan_id}", request.app.state.holder.current,
-        {"plan_id": info.plan_id, "field_division": None, "returned": 0, "view": "overview",
+        {"plan_id": info.plan_id, "field_division": user.division, "returned": 0,
+         "view": "overview",
          "plan_model_version": plan.model_version, "list_id": info.list_id,
          "page": request.url.path})
     return render(request, "plans.html", {
         "title": "Plan overview", "plan": plan, "plans": plans,
+        "planned": {other.plan_id: plan_summary(other, user.division).totals.planned
+                    for other in plans},
         "chart": findings_svg([(d.field_division, d.expected_serious,
                                 d.expected_serious_demand_letter_2, d.expected_serious_random)
                                for d in plan.divisions]),

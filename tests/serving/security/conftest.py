@@ -111,8 +111,8 @@ def postgres_store(planted_world: dict[str, pd.DataFrame]) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def postgres_secured_home(sqlite_secured_home: ServedHome, postgres_store: str,
                           tmp_path_factory: pytest.TempPathFactory) -> ServedHome:
-    """The session home's model (a copy of its registry) with the list scored into
-    PostgreSQL and every user created there."""
+    """The session home's model (a copy of its registry) with the list scored and planned
+    into PostgreSQL and every user created there."""
     home = copy_home(sqlite_secured_home.home, tmp_path_factory.mktemp("secured-pg") / "home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DEALER_RISK_HOME", str(home))
@@ -121,10 +121,13 @@ def postgres_secured_home(sqlite_secured_home: ServedHome, postgres_store: str,
         get_settings.cache_clear()
         try:
             invoke("score", "--as-of", AS_OF, "--out", str(home.parent / "scores.csv"))
+            # A plan too, so the plan routes' division limits are attacked on this store.
+            plan_id = int(invoke("plan", "--as-of", AS_OF, "--out",
+                                 str(home.parent / "plan.csv")).strip().splitlines()[-1])
         finally:
             get_settings.cache_clear()
     tokens = _add_users(home, postgres_store, {**USERS, **DIVISION_USERS})
-    return ServedHome(home=home, tokens=tokens)
+    return ServedHome(home=home, tokens=tokens, plan_id=plan_id)
 
 
 def _settings(home: Path, database_url: str | None) -> Settings:

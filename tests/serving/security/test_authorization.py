@@ -91,6 +91,7 @@ def test_lists_and_plans_hold_only_the_callers_division(secured: Secured) -> Non
     assert client.get("/api/v1/dealers/ranked", params={"field_division": "Phoenix"},
                       headers=headers).status_code == 403
     plans = client.get("/api/v1/plans", headers=headers).json()["items"]
+    assert plans  # each store holds a plan
     for plan in plans:
         assert plan["field_division"] == "Houston"
         rows = client.get(f"/api/v1/plans/{plan['plan_id']}", headers=headers).json()
@@ -161,3 +162,14 @@ def test_a_division_supervisors_audit_pages_follow_on_to_the_end(
     whole = client.get("/api/v1/audit", headers=mine, params={"limit": 1000}).json()["items"]
     assert [item["event_id"] for item in collected] == [item["event_id"] for item in whole]
     assert all(json.dumps(item).count("Phoenix") == 0 for item in collected)
+
+
+def test_a_division_supervisors_plan_overview_holds_only_their_division(
+        secured: Secured) -> None:
+    everyone = _page_client(secured, "supervisor").get("/plans")
+    houston = _page_client(secured, "houston_supervisor").get("/plans")
+    assert everyone.status_code == houston.status_code == 200
+    division_rows = re.compile(r'<th scope="row">([^<]+)</th>')
+    assert {"Houston", "Phoenix"} <= set(division_rows.findall(everyone.text))
+    assert set(division_rows.findall(houston.text)) == {"Houston"}
+    assert "a collector" in everyone.text and "a collector" not in houston.text
