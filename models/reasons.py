@@ -131,7 +131,7 @@ def _says_something(name: str, values: Floats, raises: bool) -> npt.NDArray[np.b
     """
     feature = get_feature(name)
     direction = feature.direction
-    known = ~np.isnan(values)
+    known: npt.NDArray[np.bool_] = ~np.isnan(values)
     if direction is None:
         return np.ones(values.shape, dtype=bool)
     if (direction > 0) == raises:
@@ -139,7 +139,8 @@ def _says_something(name: str, values: Floats, raises: bool) -> npt.NDArray[np.b
     if direction > 0 and feature.unit not in _RELATIVE_UNITS:
         # "13 multiple-sale reports" may be fewer than expected, but said alone it does not
         # speak for anyone: a count speaks for a licensee only when it is zero.
-        return known & (values == 0)
+        zero: npt.NDArray[np.bool_] = values == 0
+        return known & zero
     return known
 
 
