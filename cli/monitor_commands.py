@@ -9,10 +9,17 @@ from typing import Annotated
 
 import typer
 
-from cli.model_commands import artifact_root
-from cli.options import AsOf, fail
+from cli.options import (
+    AsOf,
+    Progress,
+    Quiet,
+    artifact_root,
+    fail,
+    open_existing_store_or_fail,
+)
+from cli.progress import Stages
 from data.settings import get_settings
-from data.store import open_store
+from data.store import table_counts
 from data.truth_files import default_truth_path
 from models.registry import log_monitoring_run
 from monitoring.monitor import MonitorError, flat_metrics
@@ -33,6 +40,8 @@ def monitor(
     pretty: Annotated[bool, typer.Option(help="Indent the JSON.")] = True,
     log: Annotated[bool, typer.Option(help="Log the figures to MLflow as a monitoring run "
                                            "against the champion's version.")] = True,
+    quiet: Quiet = False,
+    progress: Progress = None,
 ) -> None:
     """Print, as JSON, what the stored plans found by DATE, calibration, drift and whether
     retraining is recommended; log the same figures to MLflow.
@@ -41,22 +50,25 @@ def monitor(
     """
     settings = get_settings()
     day = as_of.date()
-    engine = open_store(settings.database_url)
-    try:
-        output = monitor_figures(engine, settings.mlflow_tracking_uri, day)
-        # Stored for the monitoring and enforcement pages (monitoring.results).
-        store_result(engine, output, dt.datetime.now(dt.UTC))
-    except MonitorError as error:
-        raise fail(str(error)) from error
-    finally:
-        engine.dispose()
-    if log:
-        run_id = log_monitoring_run(
-            settings.mlflow_tracking_uri, artifact_root(settings),
-            model_version=str(output["model_version"]), as_of=day.isoformat(),
-            metrics=flat_metrics(output), report=output)
-        typer.echo(f"logged monitoring run {run_id} against version "
-                   f"{output['model_version']}", err=True)
+    with Stages("monitor", 2 if log else 1, quiet=quiet, progress=progress) as stages:
+        engine = open_existing_store_or_fail(settings.database_url)
+        try:
+            with stages.stage(f"linking outcomes to plans as of {day}"):
+                output = monitor_figures(engine, settings.mlflow_tracking_uri, day)
+                # Stored for the monitoring and enforcement pages (monitoring.results).
+                store_result(engine, output, dt.datetime.now(dt.UTC))
+        except MonitorError as error:
+            raise fail(str(error)) from error
+        finally:
+            engine.dispose()
+        if log:
+            with stages.stage("logging the figures to MLflow") as notes:
+                run_id = log_monitoring_run(
+                    settings.mlflow_tracking_uri, artifact_root(settings),
+                    model_version=str(output["model_version"]), as_of=day.isoformat(),
+                    metrics=flat_metrics(output), report=output)
+                notes.append(f"logged monitoring run {run_id} against version "
+                             f"{output['model_version']}")
     typer.echo(json.dumps(output, indent=2 if pretty else None, default=str))
 
 
@@ -71,8 +83,10 @@ def report(
     license number, business name or address appears (docs/monitoring.md).
     """
     settings = get_settings()
-    engine = open_store(settings.database_url)
+    engine = open_existing_store_or_fail(settings.database_url)
     try:
+        if table_counts(engine)["dealers"] == 0:
+            raise fail("the store has no licensees yet: `dealer-risk ingest DIR` first", code=1)
         written = write_report(engine, as_of.date(), out)
     finally:
         engine.dispose()

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import Engine
 
-from cli.options import AsOf, fail
+from cli.options import AsOf, Json, Progress, Quiet, fail, open_existing_store_or_fail
+from cli.progress import Stages
 from data.csv_cells import frame_to_csv
 from data.settings import get_settings
-from data.store import open_store
 from data.store.read import read_tables
 from models.registry import champion_version
 from planning.design import (
@@ -69,6 +70,9 @@ def plan(
                                  "other eligible licensees (above 0, at most 1).")
     ] = DEFAULT_EXPLORATION_SHARE,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the exploration draw.")] = 0,
+    quiet: Quiet = False,
+    as_json: Json = False,
+    progress: Progress = None,
 ) -> None:
     """Plan the period's compliance inspections from the champion's newest list as of DATE.
 
@@ -83,16 +87,27 @@ def plan(
             seed=seed, capacity=read_capacity(str(capacity)) if capacity else None)
     except PlanError as error:
         raise fail(str(error)) from error
-    engine = open_store(settings.database_url)
-    try:
-        design, plan_id, listing = plan_and_store(engine, settings.mlflow_tracking_uri,
-                                                  options)
-    except PlanError as error:
-        raise fail(str(error)) from error
-    finally:
-        engine.dispose()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    frame_to_csv(plan_csv_frame(design, plan_id, listing), out, float_format="%.10g")
+    with Stages("plan", 2, quiet=quiet, progress=progress) as stages:
+        engine = open_existing_store_or_fail(settings.database_url)
+        try:
+            with stages.stage("planning from the champion's newest list"):
+                design, plan_id, listing = plan_and_store(engine, settings.mlflow_tracking_uri,
+                                                          options)
+        except PlanError as error:
+            raise fail(str(error)) from error
+        finally:
+            engine.dispose()
+        with stages.stage(f"writing {out}"):
+            out.parent.mkdir(parents=True, exist_ok=True)
+            frame_to_csv(plan_csv_frame(design, plan_id, listing), out,
+                         float_format="%.10g")
+        stages.close()
+    if as_json:
+        typer.echo(json.dumps(_plan_summary(design, plan_id, listing, out)))
+        return
+    if quiet:
+        typer.echo(plan_id)
+        return
     if listing.as_of != day:
         typer.echo(f"note: the newest list of version {listing.model_version} is as of "
                    f"{listing.as_of}", err=True)
@@ -123,6 +138,26 @@ def plan(
         f"expected serious findings {expected:.1f}{rule_text} and {random_total:.1f} for a "
         f"random plan; wrote {out}", err=True)
     typer.echo(plan_id)
+
+
+def _plan_summary(design: Design, plan_id: int, listing: ListInfo, out: Path) -> dict[str, Any]:
+    """``plan --json``: the stored plan and what it expects, per division and in total."""
+    rule = [d.expected_serious_demand_letter_2 for d in design.divisions]
+    return {
+        "plan_id": plan_id, "list_id": listing.list_id, "model_version": listing.model_version,
+        "as_of": listing.as_of.isoformat(), "inspections": len(design.rows), "out": str(out),
+        "expected_serious": sum(d.expected_serious for d in design.divisions),
+        "expected_serious_demand_letter_2": (None if any(v is None for v in rule)
+                                             else sum(v or 0.0 for v in rule)),
+        "expected_serious_random": sum(d.expected_serious_random for d in design.divisions),
+        "divisions": [{"field_division": d.field_division, "capacity": d.capacity,
+                       "eligible": d.eligible, "risk": d.risk, "exploration": d.exploration,
+                       "expected_serious": d.expected_serious,
+                       "expected_serious_demand_letter_2": d.expected_serious_demand_letter_2,
+                       "expected_serious_random": d.expected_serious_random}
+                      for d in design.divisions],
+        "exclusions": dict(design.exclusions), "notes": list(design.notes),
+    }
 
 
 def register(app: typer.Typer) -> None:

@@ -59,11 +59,16 @@ def test_promoting_a_version_that_does_not_exist_is_a_usage_error(tmp_path: Path
 
 def test_a_missing_champion_is_one_line(tmp_path: Path) -> None:
     home = tmp_path / "home"
+    (tmp_path / "empty").mkdir()
+    run(home, "ingest", str(tmp_path / "empty"))  # rejected, but the store now exists
     assert_one_line_error(run(home, "score", "--as-of", "2023-01-01", "--out",
                               str(tmp_path / "s.csv")), 1, "champion")
     assert_one_line_error(run(home, "plan", "--as-of", "2023-01-01", "--out",
                               str(tmp_path / "p.csv")), 2, "no champion")
     assert not (tmp_path / "s.csv").exists()
+    assert_one_line_error(run(home, "report", "--as-of", "2023-01-01", "--out",
+                              str(tmp_path / "report")), 1, "no licensees yet")
+    assert_one_line_error(run(home, "monitor", "--as-of", "2023-01-01"), 2, "no champion")
 
 
 def test_a_bad_date_is_a_usage_error_naming_the_option(tmp_path: Path) -> None:

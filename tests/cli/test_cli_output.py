@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
+from data.settings import get_settings
 from tests.cli.test_ingest_cli import TRACE_HEADER, _directory, _trace
+from tests.serving.conftest import ServedHome, copy_home
+from tests.serving.conftest import served_home as served_home  # the session fixture
 
 runner = CliRunner()
 
@@ -53,3 +58,39 @@ def test_progress_without_a_terminal_only_when_asked(dealer_risk_home: Path,
     forced = runner.invoke(app, ["ingest", str(directory), "--progress"])
     assert forced.exit_code == 0, forced.output
     assert "\r" in forced.stderr  # tqdm's bar redraws in place
+
+
+@pytest.fixture
+def plan_home(served_home: ServedHome, tmp_path: Path,
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A copy of the session home (trained, promoted, scored, planned)."""
+    copied = copy_home(served_home.home, tmp_path / "home")
+    monkeypatch.setenv("DEALER_RISK_HOME", str(copied))
+    monkeypatch.delenv("DEALER_RISK_DATABASE_URL", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    get_settings.cache_clear()
+    yield copied
+    get_settings.cache_clear()
+
+
+def test_plan_json_and_quiet_for_scripts(plan_home: Path, tmp_path: Path) -> None:
+    from tests.serving.conftest import AS_OF
+
+    quiet = runner.invoke(app, ["plan", "--as-of", AS_OF, "--out", str(tmp_path / "q.csv"),
+                                "--quiet"])
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.stdout.strip().isdigit() and quiet.stderr == ""
+    result = runner.invoke(app, ["plan", "--as-of", AS_OF, "--out", str(tmp_path / "p.csv"),
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["plan_id"] == int(quiet.stdout) + 1 and plan["as_of"] == AS_OF
+    assert plan["inspections"] == sum(d["capacity"] for d in plan["divisions"]) > 0
+    assert plan["expected_serious"] > 0 and plan["out"] == str(tmp_path / "p.csv")
+
+
+def test_monitor_quiet_prints_only_its_json(plan_home: Path) -> None:
+    # The session home's plan is as of 2023-01-01; a year on, monitor has a plan to read.
+    result = runner.invoke(app, ["monitor", "--as-of", "2024-01-01", "--quiet", "--no-log"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["model_version"] == "1" and result.stderr == ""
