@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.pipelines.families import SHRUNK_RATES
 from features.pipelines.tables import EventTables
 from monitoring.figures import population_stability
 
@@ -56,9 +57,17 @@ def drift_rows(reference: Population, current: Population) -> list[dict[str, Any
     """One row per model feature and one for the score: PSI, flagged, level.
 
     ``flagged`` is true from the watch level (0.1) up; ``level`` says which.
+
+    The shrunk rates (:data:`features.pipelines.families.SHRUNK_RATES`) get no row: a
+    shrunk rate is its raw rate pulled toward a prior the peers refit every year, so every
+    licensee with no events moves together whenever the peers' pooled rate moves a little,
+    which PSI on quantile bins reads as the whole distribution moving (a world stable
+    through 2024 gave PSI 0.62 on one of them). Their licensees' own drift is that of the
+    raw counts and rates they are built from, which have rows of their own.
     """
     rows = []
-    names = [*reference.features.columns, SCORE_ROW]
+    names = [*(name for name in reference.features.columns if name not in SHRUNK_RATES),
+             SCORE_ROW]
     for name in names:
         if name == SCORE_ROW:
             ref, cur = reference.scores.to_numpy(float), current.scores.to_numpy(float)
