@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -88,8 +89,15 @@ def test_two_workers_share_the_store(
 
         def read(_: int) -> tuple[int, str]:
             # A fresh connection each time, so the kernel hands requests to either worker.
-            response = httpx.get(url, params={"limit": 100}, headers=headers, timeout=20)
-            return response.status_code, response.json()["model_version"]
+            # A worker still loading its state answers 503 (start_server waited for one
+            # worker's /readyz only); a client retries those, as a load balancer would.
+            deadline = time.monotonic() + 60
+            while True:
+                response = httpx.get(url, params={"limit": 100}, headers=headers, timeout=20)
+                if response.status_code != 503 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            return response.status_code, response.json().get("model_version", response.text)
 
         engine = create_store_engine(postgres_url)
         served_by: set[str] = set()
