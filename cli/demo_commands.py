@@ -1,9 +1,15 @@
-"""``dealer-risk demo``: the main job end to end on the embedded default.
+"""``dealer-risk demo``: the main job end to end on the embedded default, a full cycle.
 
 Generate a synthetic national world, ingest it, train, promote, score (an earlier list
-too, so there is a history), plan each division's inspections, create one user per role,
-print their tokens and the address, and serve. Every stage prints a line with
-its time, so a new user sees where the minutes go.
+too, so there is a history), plan each division's inspections for a year, draw that
+year's inspections of the plan from the world's hidden truth and ingest them, monitor
+after the year and its grace period, write the public report, create one user per role,
+print their tokens and the address, and serve. Every stage prints a line with its time,
+so a new user sees where the minutes go.
+
+The world runs :data:`WORLD_BEYOND_PLAN_DAYS` past the plan's date, so the monitored
+year has the world's own events too (traces, the regulator's other inspections): drift
+then compares like with like instead of features emptying out past the world's end.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Annotated
 import typer
 
 from cli.model_commands import log_with_truth, score_and_store
-from cli.options import Progress, check_port_free, open_store_or_fail
+from cli.options import Progress, artifact_root, check_port_free, open_store_or_fail
 from cli.plan_commands import plan_and_store
 from cli.progress import Stages
 from cli.serve_commands import serve
@@ -25,16 +31,30 @@ from data.csv_cells import frame_to_csv
 from data.settings import get_settings
 from data.store import open_store, table_counts
 from features.io import load_tables
-from models.registry import load_bundle
+from models.registry import load_bundle, log_monitoring_run
+from monitoring.monitor import flat_metrics
+from monitoring.monitor import monitor as monitor_figures
+from monitoring.outcomes import GRACE_DAYS
+from monitoring.report import write_report
+from monitoring.results import store_result
 from planning.design import PlanOptions
 from planning.plans import plan_csv_frame
 from serving.users import Role, UserExists, create_user
 from synthetic import generate_world, write_world
+from synthetic.outcomes import simulate_plan_outcomes
+from synthetic.world import DEFAULT_END
 from training.experiment import ExperimentConfig
 from training.pipeline import train
 from training.promotion import promote
 
-STAGES = 8
+STAGES = 10
+#: The demo's date: training, lists and the plan are as of this day.
+DEMO_AS_OF = DEFAULT_END + dt.timedelta(days=1)
+#: The plan's period (from DEMO_AS_OF), as `dealer-risk plan` sets it by default.
+PLAN_PERIOD_DAYS = 365
+#: How far the generated world runs past DEMO_AS_OF: the plan's year, the outcomes' grace
+#: period, and a quarter more, so the monitoring date lies inside the world.
+WORLD_BEYOND_PLAN_DAYS = PLAN_PERIOD_DAYS + GRACE_DAYS + 91
 #: How long before the demo's date its earlier list is scored (its score history).
 EARLIER_LIST_DAYS = 182
 
@@ -74,9 +94,10 @@ def demo(
                err=True)
     stages = Stages("demo", STAGES, progress=progress, announce=True)
     with stages.stage(f"generating a synthetic national world (seed {seed})") as notes:
-        world = generate_world(seed=seed, dealers=dealers)
+        as_of = DEMO_AS_OF
+        world = generate_world(seed=seed, dealers=dealers,
+                               end=as_of + dt.timedelta(days=WORLD_BEYOND_PLAN_DAYS))
         write_world(world, world_dir, truth_path=truth_path)
-        as_of = world.end + dt.timedelta(days=1)
         notes.append(f"{len(world.traces):,} traces, {len(world.inspections):,} inspections "
                      f"to {world_dir}")
         del world
@@ -129,6 +150,44 @@ def demo(
         notes.append(f"plan {plan_id}: {len(design.rows):,} inspections, expected serious "
                      f"{sum(d.expected_serious for d in design.divisions):.0f} against "
                      f"{rule:.0f} for the Demand Letter 2 rule, to {out}")
+        plan_path = out
+
+    period_end = as_of + dt.timedelta(days=PLAN_PERIOD_DAYS - 1)
+    with stages.stage(f"drawing the plan's inspections to {period_end} from the world's "
+                      "truth and ingesting them") as notes:
+        outcomes_dir = settings.home / "demo" / f"outcomes-plan-{plan_id}"
+        simulated = simulate_plan_outcomes(truth_path, plan_path, world_dir, outcomes_dir,
+                                           period_start=as_of, period_end=period_end,
+                                           seed=seed)
+        outcome_result, _ = ingest_with_report(engine, outcomes_dir, settings.reports_dir,
+                                               progress=False)
+        if not outcome_result.accepted:
+            stages.close()
+            typer.echo(f"ingestion rejected the plan's outcomes; see "
+                       f"{outcome_result.report_path}", err=True)
+            raise typer.Exit(code=2)
+        rows = simulated.rows
+        notes.append(f"{int(rows['inspected'].sum()):,} of {len(rows):,} planned inspected, "
+                     f"{int(rows['serious'].sum()):,} serious (the truth's draw)")
+
+    monitor_day = period_end + dt.timedelta(days=GRACE_DAYS + 1)
+    with stages.stage(f"monitoring the plan as of {monitor_day} and writing the public "
+                      "report") as notes:
+        output = monitor_figures(engine, settings.mlflow_tracking_uri, monitor_day)
+        store_result(engine, output, dt.datetime.now(dt.UTC))
+        log_monitoring_run(settings.mlflow_tracking_uri, artifact_root(settings),
+                           model_version=str(output["model_version"]),
+                           as_of=monitor_day.isoformat(), metrics=flat_metrics(output),
+                           report=output)
+        report_dir = settings.home / "demo" / f"report-{monitor_day.isoformat()}"
+        written = write_report(engine, monitor_day, report_dir)
+        ours = [p for p in output["plans"] if p["plan_id"] == str(plan_id)]
+        estimate = ours[0]["estimated_serious_rate"] if ours else {
+            "value": float("nan"), "ci_low": float("nan"), "ci_high": float("nan")}
+        notes.append(f"serious rate among eligible licensees {estimate['value']:.3f} "
+                     f"(95% {estimate['ci_low']:.3f}-{estimate['ci_high']:.3f}); retraining "
+                     f"{'recommended' if output['retrain_recommended'] else 'not needed'}; "
+                     f"report ({len(written)} files) in {report_dir}")
         engine.dispose()
 
     with stages.stage("creating one user per role") as notes:
@@ -145,7 +204,8 @@ def demo(
         typer.echo(f"  {name:<24} {token}")
     typer.echo(f"The inspector sees field division {top_division} only.")
     typer.echo(f"Demo ready in {elapsed:.0f} s: version {logged.version} is champion, list "
-               f"{list_id} as of {as_of}, plan {plan_id}; MLflow: `dealer-risk mlflow-ui`.")
+               f"{list_id} as of {as_of}, plan {plan_id} monitored as of {monitor_day} "
+               "(/monitoring, /enforcement); MLflow: `dealer-risk mlflow-ui`.")
     if no_serve:
         return
     typer.echo(f"[{STAGES}/{STAGES}] serving on http://{host}:{port} (Ctrl+C to stop); "

@@ -7,9 +7,13 @@ import re
 from pathlib import Path
 
 import pandas as pd
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from cli.main import app
+from data.settings import get_settings
+from data.store import open_store
+from monitoring.results import monitor_results
 
 runner = CliRunner()
 
@@ -35,8 +39,24 @@ def test_demo_generates_ingests_trains_promotes_scores_plans_and_creates_users(
     assert (plan["list_id"] == 2).all() and (plan["plan_id"] == 1).all()
     assert plan["selection_probability"].between(0, 1, inclusive="right").all()
     # The ingestion's summary is in reports/, as the README says.
+    # Two ingestions: the world, then the plan's year of inspections drawn from its truth.
     summaries = list((dealer_risk_home / "reports").glob("ingest-*.json"))
-    assert len(summaries) == 1 and json.loads(summaries[0].read_text())["accepted"] is True
+    assert len(summaries) == 2
+    assert all(json.loads(path.read_text())["accepted"] is True for path in summaries)
+    # The cycle closes: monitored after the plan's year and grace period, result stored
+    # for the pages, the public report written without any license number.
+    assert "monitored as of 2025-03-31" in result.stdout
+    engine = open_store(get_settings().database_url)
+    with engine.connect() as db:
+        stored = db.execute(select(monitor_results.c.as_of)).scalars().all()
+    engine.dispose()
+    assert [str(day)[:10] for day in stored] == ["2025-03-31"]
+    report = dealer_risk_home / "demo" / "report-2025-03-31"
+    assert (report / "index.html").exists() and list(report.glob("*.csv"))
+    numbers = set(plan["license_number"])
+    for path in report.iterdir():
+        text = path.read_text(errors="replace")
+        assert not any(number in text for number in numbers), path
     # MLflow's registration chatter stays out of the demo's output.
     assert "Successfully registered" not in result.output
     # The truth stays outside the ingested directory.
