@@ -19,6 +19,10 @@ from sqlalchemy import Engine, create_engine, text
 
 from data.settings import get_settings
 
+#: The session's trained generated world (``trained_world``, ``scored_world``), one
+#: instance for every folder's tests.
+pytest_plugins = ["tests.worlds"]
+
 POSTGRES_ADMIN_URL = os.environ.get(
     "DEALER_RISK_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

@@ -4,6 +4,10 @@
 trained as of 2024-01-01 with a fast experiment, promoted and scored: the champion, its
 list and the truth are shared by every monitoring test. A test on another store loads
 the same world there and scores it with the same champion (no second training).
+
+The fixtures ``trained_world`` and ``scored_world`` themselves live in ``tests.worlds``, a
+plugin of the root conftest, so every folder's tests share one instance of each: a
+fixture imported into a second conftest is a second fixture, trained a second time.
 """
 
 from __future__ import annotations
@@ -25,12 +29,9 @@ from typer.testing import CliRunner
 from cli.main import app as cli_app
 from data.settings import get_settings
 from data.store import open_store
-from data.store.read import read_tables
 from data.truth_files import default_truth_path
 from monitoring.outcomes import GRACE_DAYS
 from planning.marks import set_mark
-from scoring.lists import latest_list, read_score_list
-from scoring.score import ScoredList
 from synthetic import GeneratorConfig, generate_world, true_serious_probability, write_world
 from tests.conftest import POSTGRES_ADMIN_URL
 
@@ -102,14 +103,6 @@ def train_world(root: Path, world: Path, truth: Path) -> TrainedWorld:
     return TrainedWorld(root=root, world=world, truth=truth, home=home, experiment=experiment)
 
 
-@pytest.fixture(scope="session")
-def trained_world(tmp_path_factory: pytest.TempPathFactory) -> TrainedWorld:
-    """A 4,000-licensee world (2014-2023), trained as of 2024-01-01 and promoted."""
-    root = tmp_path_factory.mktemp("monitoring-world")
-    world, truth = build_world(root, dealers=4_000, seed=4242, end=dt.date(2023, 12, 31))
-    return train_world(root, world, truth)
-
-
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres",
                                                                marks=pytest.mark.postgres)])
 def module_store_url(request: pytest.FixtureRequest,
@@ -130,37 +123,6 @@ def module_store_url(request: pytest.FixtureRequest,
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE pid <> pg_backend_pid() AND query ILIKE :pattern"), {"pattern": f"%{schema}%"})
         connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-
-
-@pytest.fixture(scope="session")
-def scored_world(trained_world: TrainedWorld, tmp_path_factory: pytest.TempPathFactory
-                 ) -> Iterator[tuple[ScoredList, dict[str, pd.DataFrame]]]:
-    """The session world scored as of AS_OF in a store of its own: its list and frames.
-
-    Shared by every test that needs the real list of a trained generated world (the
-    monitoring coverage test, the plan estimate's test), so the world is trained once.
-    """
-    root = tmp_path_factory.mktemp("coverage")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DEALER_RISK_HOME", str(trained_world.home))
-        patch.setenv("DEALER_RISK_DATABASE_URL", f"sqlite:///{root / 'store.db'}")
-        patch.setenv("MLFLOW_TRACKING_URI", trained_world.tracking_uri)
-        get_settings.cache_clear()
-        try:
-            invoke("ingest", str(trained_world.world))
-            invoke("score", "--as-of", AS_OF.isoformat(), "--out", str(root / "scores.csv"))
-            engine = open_store(get_settings().database_url)
-            try:
-                listing = latest_list(engine, servable=True)
-                assert listing is not None
-                scored_list = read_score_list(engine, listing.list_id)
-                frames = read_tables(engine, known_before=AS_OF,
-                                     names=("dealers", "inspections"))
-            finally:
-                engine.dispose()
-        finally:
-            get_settings.cache_clear()
-    yield scored_list, frames
 
 
 #: The cycle's monitoring date: the plan's whole window (a year plus grace) is known.

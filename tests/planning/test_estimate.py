@@ -16,8 +16,6 @@ from planning.estimate import naive_rate, serious_rate
 from planning.plans import make_design
 from scoring.score import ScoredList
 from tests.monitoring.conftest import AS_OF, TrainedWorld
-from tests.monitoring.conftest import scored_world as scored_world  # the session fixtures
-from tests.monitoring.conftest import trained_world as trained_world
 
 REPETITIONS = 300
 

@@ -32,7 +32,6 @@ from data.store import open_store, schema
 from data.store.write import upsert_frame
 from serving.app import create_app
 from tests.monitoring.conftest import TrainedWorld
-from tests.monitoring.conftest import trained_world as trained_world  # a session fixture
 
 AS_OF = "2023-01-01"
 #: The session home's earlier list (list 1), so there is a history and something changed.
