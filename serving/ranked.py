@@ -25,7 +25,7 @@ _CURSOR = re.compile(CURSOR_PATTERN)
 CSV_COLUMNS = (
     "license_number", "business_name", "premise_city", "premise_state", "field_division",
     "license_type", "score", "rank", "percentile", "reason_1", "reason_2", "reason_3",
-    "model_version", "as_of",
+    "reason_4", "model_version", "as_of",
 )
 
 
@@ -147,7 +147,7 @@ def page_csv(state: ServingState, page: Page) -> str:
     as_of = state.as_of.isoformat()
     for position in page.positions:
         item = state.ranked.items[position]
-        reasons = [*item.top_reasons[:3], "", "", ""][:3]
+        reasons = [*item.top_reasons[:4], "", "", "", ""][:4]
         writer.writerow([  # numbers as numbers: only text cells are neutralised
             item.license_number, item.business_name or "", item.premise_city or "",
             item.premise_state or "", item.field_division or "", item.license_type or "",
