@@ -37,6 +37,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from data.contract import STATE_NAMES
 from features.catalogue import Family, Unit, describe, get_feature
 
 Floats = npt.NDArray[np.float64]
@@ -51,20 +52,8 @@ LICENSE_TYPE_NAMES: dict[str, str] = {
     "07": "manufacturers", "08": "importers", "09": "destructive-device licensees",
     "10": "destructive-device licensees", "11": "destructive-device licensees",
 }
-STATE_NAMES: dict[str, str] = {
-    "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California",
-    "CO": "Colorado", "CT": "Connecticut", "DE": "Delaware", "DC": "the District of Columbia",
-    "FL": "Florida", "GA": "Georgia", "HI": "Hawaii", "ID": "Idaho", "IL": "Illinois",
-    "IN": "Indiana", "IA": "Iowa", "KS": "Kansas", "KY": "Kentucky", "LA": "Louisiana",
-    "ME": "Maine", "MD": "Maryland", "MA": "Massachusetts", "MI": "Michigan",
-    "MN": "Minnesota", "MS": "Mississippi", "MO": "Missouri", "MT": "Montana",
-    "NE": "Nebraska", "NV": "Nevada", "NH": "New Hampshire", "NJ": "New Jersey",
-    "NM": "New Mexico", "NY": "New York", "NC": "North Carolina", "ND": "North Dakota",
-    "OH": "Ohio", "OK": "Oklahoma", "OR": "Oregon", "PA": "Pennsylvania",
-    "RI": "Rhode Island", "SC": "South Carolina", "SD": "South Dakota", "TN": "Tennessee",
-    "TX": "Texas", "UT": "Utah", "VT": "Vermont", "VA": "Virginia", "WA": "Washington",
-    "WV": "West Virginia", "WI": "Wisconsin", "WY": "Wyoming",
-}  # fmt: skip
+#: A state's name in a sentence ("dealers in the District of Columbia").
+STATE_PROSE = {**STATE_NAMES, "DC": "the District of Columbia"}
 
 #: Name parts that say *how* a fact is measured (window, variant, unit), not *what* it is.
 _MEASURE = re.compile(
@@ -170,7 +159,7 @@ class Peers:
         """Peers = same license type and same state, named "pawnbrokers in Texas"."""
         names = [
             f"{LICENSE_TYPE_NAMES.get(str(t), f'type {t} licensees')} in "
-            f"{STATE_NAMES.get(str(s), str(s))}" if s is not None and t is not None
+            f"{STATE_PROSE.get(str(s), str(s))}" if s is not None and t is not None
             else "licensees of unknown type or state"
             for t, s in zip(license_types, states, strict=True)
         ]
