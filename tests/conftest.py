@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -44,24 +45,37 @@ def postgres_admin() -> Iterator[Engine]:
     engine.dispose()
 
 
+@contextmanager
+def postgres_schema(admin: Engine, prefix: str) -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards.
+
+    ``prefix`` names who made it (``dr_test``, ``dr_mon`` ...); the pid and a random part
+    keep concurrent runs apart.
+    """
+    schema = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    base = POSTGRES_ADMIN_URL.split("?")[0]
+    try:
+        yield f"{base}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as connection:
+            # Connections of the code under test may still be open; end them first.
+            connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE pid <> pg_backend_pid() AND query ILIKE :pattern"
+                ),
+                {"pattern": f"%{schema}%"},
+            )
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
 @pytest.fixture
 def postgres_url(postgres_admin: Engine) -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
-    schema = f"dr_test_{os.getpid()}_{uuid.uuid4().hex[:10]}"
-    with postgres_admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    base = POSTGRES_ADMIN_URL.split("?")[0]
-    yield f"{base}?options=-csearch_path%3D{schema}"
-    with postgres_admin.connect() as connection:
-        # Connections of the code under test may still be open; end them first.
-        connection.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE pid <> pg_backend_pid() AND query ILIKE :pattern"
-            ),
-            {"pattern": f"%{schema}%"},
-        )
-        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    with postgres_schema(postgres_admin, "dr_test") as url:
+        yield url
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from cli.main import app as cli_app
@@ -33,7 +32,7 @@ from data.truth_files import default_truth_path
 from monitoring.outcomes import GRACE_DAYS
 from planning.marks import set_mark
 from synthetic import GeneratorConfig, generate_world, true_serious_probability, write_world
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.conftest import postgres_schema
 
 AS_OF = dt.date(2024, 1, 1)
 FAST_EXPERIMENT = 'name = "fast"\nseed = 5\nn_folds = 2\n[model]\nnum_boost_round = 40\n'
@@ -114,15 +113,8 @@ def module_store_url(request: pytest.FixtureRequest,
     if os.environ.get("DEALER_RISK_SKIP_POSTGRES") == "1":
         pytest.skip("DEALER_RISK_SKIP_POSTGRES=1")
     admin: Engine = request.getfixturevalue("postgres_admin")
-    schema = f"dr_mon_{os.getpid()}_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{POSTGRES_ADMIN_URL.split('?')[0]}?options=-csearch_path%3D{schema}"
-    with admin.connect() as connection:
-        connection.execute(text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE pid <> pg_backend_pid() AND query ILIKE :pattern"), {"pattern": f"%{schema}%"})
-        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    with postgres_schema(admin, "dr_mon") as url:
+        yield url
 
 
 #: The cycle's monitoring date: the plan's whole window (a year plus grace) is known.
@@ -186,15 +178,8 @@ def cycle_store_url(request: pytest.FixtureRequest,
     if os.environ.get("DEALER_RISK_SKIP_POSTGRES") == "1":
         pytest.skip("DEALER_RISK_SKIP_POSTGRES=1")
     admin: Engine = request.getfixturevalue("postgres_admin")
-    schema = f"dr_cyc_{os.getpid()}_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{POSTGRES_ADMIN_URL.split('?')[0]}?options=-csearch_path%3D{schema}"
-    with admin.connect() as connection:
-        connection.execute(text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE pid <> pg_backend_pid() AND query ILIKE :pattern"), {"pattern": f"%{schema}%"})
-        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    with postgres_schema(admin, "dr_cyc") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

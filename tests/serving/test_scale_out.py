@@ -19,7 +19,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 
 from data.settings import get_settings
 from data.store import open_store
@@ -36,7 +35,7 @@ from serving import tables
 from serving.deps import TOKEN_CACHE_SECONDS
 from serving.pages.sessions import COOKIE_NAME
 from serving.users import Role, create_user
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.conftest import postgres_schema
 from tests.serving.conftest import (
     AS_OF,
     DEALER_RISK,
@@ -64,15 +63,8 @@ REQUESTS_PER_SERVER = 60
 @pytest.fixture
 def mlflow_schema(postgres_admin: Engine) -> Iterator[str]:
     """A PostgreSQL URL (schema of its own) for the tracking server's backend store."""
-    schema = f"dr_mlflow_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with postgres_admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{POSTGRES_ADMIN_URL.split('?')[0]}?options=-csearch_path%3D{schema}"
-    with postgres_admin.connect() as connection:
-        connection.execute(text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE pid <> pg_backend_pid() AND query ILIKE :pattern"), {"pattern": f"%{schema}%"})
-        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    with postgres_schema(postgres_admin, "dr_mlflow") as url:
+        yield url
 
 
 def _wait(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:

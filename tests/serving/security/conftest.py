@@ -9,7 +9,6 @@ PostgreSQL one is a schema of its own with the planted world loaded and scored i
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +16,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from data.settings import Settings, get_settings
 from serving.app import create_app
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.conftest import POSTGRES_ADMIN_URL, postgres_schema
 from tests.serving.conftest import (
     AS_OF,
     USERS,
@@ -94,18 +93,12 @@ def postgres_store(planted_world: dict[str, pd.DataFrame]) -> Iterator[str]:
     from sqlalchemy import create_engine
 
     admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    schema = f"dr_sec_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{POSTGRES_ADMIN_URL.split('?')[0]}?options=-csearch_path%3D{schema}"
-    load_world(url, planted_world)
-    yield url
-    with admin.connect() as connection:
-        connection.execute(text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE pid <> pg_backend_pid() AND query ILIKE :pattern"), {"pattern": f"%{schema}%"})
-        connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        with postgres_schema(admin, "dr_sec") as url:
+            load_world(url, planted_world)
+            yield url
+    finally:
+        admin.dispose()
 
 
 @pytest.fixture(scope="session")
