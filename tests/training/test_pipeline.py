@@ -10,7 +10,8 @@ import pytest
 
 from features.pipelines.tables import EventTables
 from training.experiment import ExperimentConfig, ModelConfig
-from training.pipeline import MODEL_NAME, build_training_data, train
+from training.folds import Fold
+from training.pipeline import MODEL_NAME, build_training_data, censoring_weights, train
 
 AS_OF = dt.date(2023, 1, 1)
 FAST = ExperimentConfig(seed=3, model=ModelConfig(num_boost_round=60))
@@ -92,3 +93,18 @@ def test_features_are_taken_at_the_opening_not_the_closing(
 def test_too_few_serious_outcomes_is_a_clear_error(planted_world: dict[str, pd.DataFrame]) -> None:
     with pytest.raises(ValueError, match="too few"):
         train(EventTables.from_mapping(planted_world), dt.date(2014, 3, 1), FAST)
+
+
+def test_censoring_weights_restore_the_outcomes_mix_a_fold_loses() -> None:
+    # A year of inspections closing evenly, a quarter serious (200 days) and the rest clean
+    # (60 days), each dated open = close - its outcome's typical duration, as labels do.
+    rng = np.random.default_rng(3)
+    origin, days = pd.Timestamp("2023-01-01"), 365
+    closed = origin + pd.to_timedelta(rng.uniform(0, days, 40_000), unit="D")
+    serious = rng.random(closed.size) < 0.25
+    opened = closed - pd.to_timedelta(np.where(serious, 200, 60), unit="D")
+    fold = Fold(1, origin.date(), (origin + pd.Timedelta(days=days)).date())
+    kept = fold.validation_mask(pd.Series(closed), pd.Series(opened))
+    assert serious[kept].mean() < 0.17  # the fold alone: serious inspections lost
+    weights = censoring_weights(pd.Series(opened[kept]), pd.Series(closed[kept]), days)
+    assert np.average(serious[kept], weights=weights) == pytest.approx(0.25, abs=0.01)
