@@ -76,7 +76,8 @@ class RankedItemPublic(BaseModel):
     score: float = Field(description="Calibrated probability that an inspection ends serious.")
     rank: int = Field(description="1 = inspect first.")
     percentile: float = Field(description="Share of scored licensees ranked below, in percent.")
-    top_reasons: list[str] = Field(description="Up to four reasons, each a distinct fact in plain words.")
+    top_reasons: list[str] = Field(
+        description="Up to four reasons, each a distinct fact in plain words.")
 
 
 class RankedPagePublic(Stamped):
