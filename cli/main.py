@@ -133,11 +133,35 @@ def status(
     typer.echo(json.dumps(report, indent=2 if pretty else None, default=str))
 
 
+def _one_line_usage_error(error: Exception) -> None:
+    """A usage mistake as every other: one ``error:`` line naming it (exit 2 follows)."""
+    if type(error).__name__ == "NoArgsIsHelpError":  # bare `dealer-risk`: help was shown
+        return
+    ctx = getattr(error, "ctx", None)
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    message = error.format_message() if hasattr(error, "format_message") else str(error)
+    typer.echo(f"error: {message}{where}", err=True)
+
+
+def _usage_errors_on_one_line() -> None:
+    """Typer prints a usage error as a boxed panel of four lines or more; make it one.
+
+    Typer's standalone mode hands every Click usage error to ``rich_utils.
+    rich_format_error`` and then exits with the error's code (2); replacing that printer
+    keeps the exit codes and changes only the words on stderr. Only the console script
+    does this, so Typer's own test runner still sees its usual output.
+    """
+    from typer import rich_utils
+
+    rich_utils.rich_format_error = _one_line_usage_error  # type: ignore[assignment]
+
+
 def main() -> None:
     """Console-script entry point."""
     # MLflow's per-file download bars would bury the command's own output.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     _quiet_library_noise()
+    _usage_errors_on_one_line()
     app()
 
 
