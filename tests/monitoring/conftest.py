@@ -107,13 +107,20 @@ def train_world(root: Path, world: Path, truth: Path) -> TrainedWorld:
 def module_store_url(request: pytest.FixtureRequest,
                      tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fresh store URL per module and backend (a schema of its own on PostgreSQL)."""
+    yield from _fresh_store_url(request, tmp_path_factory, "store", "dr_mon")
+
+
+def _fresh_store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                     folder: str, prefix: str) -> Iterator[str]:
+    """A new SQLite file under ``folder``, or a PostgreSQL schema named from ``prefix``,
+    by the fixture's parameter (``sqlite`` or ``postgres``)."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('store') / 'store.db'}"
+        yield f"sqlite:///{tmp_path_factory.mktemp(folder) / 'store.db'}"
         return
     if os.environ.get("DEALER_RISK_SKIP_POSTGRES") == "1":
         pytest.skip("DEALER_RISK_SKIP_POSTGRES=1")
     admin: Engine = request.getfixturevalue("postgres_admin")
-    with postgres_schema(admin, "dr_mon") as url:
+    with postgres_schema(admin, prefix) as url:
         yield url
 
 
@@ -172,14 +179,7 @@ def _set_marks(url: str, plan: pd.DataFrame, outcomes: pd.DataFrame) -> dict[str
 def cycle_store_url(request: pytest.FixtureRequest,
                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A fresh store URL per backend for the session's cycle."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('cycle-store') / 'store.db'}"
-        return
-    if os.environ.get("DEALER_RISK_SKIP_POSTGRES") == "1":
-        pytest.skip("DEALER_RISK_SKIP_POSTGRES=1")
-    admin: Engine = request.getfixturevalue("postgres_admin")
-    with postgres_schema(admin, "dr_cyc") as url:
-        yield url
+    yield from _fresh_store_url(request, tmp_path_factory, "cycle-store", "dr_cyc")
 
 
 @pytest.fixture(scope="session")
