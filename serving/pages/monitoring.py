@@ -18,7 +18,6 @@ they never recompute it. Every read and export is audited as the API's reads are
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 from typing import Any
 from urllib.parse import urlencode
 
@@ -27,7 +26,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
 from planning.marks import MarkError
-from serving.deps import Caller, check_division
+from serving.deps import check_division
 from serving.monitoring import (
     NoSuchResult,
     enforcement_csv,
@@ -42,7 +41,8 @@ from serving.monitoring import (
 )
 from serving.pages.monitoring_charts import bars_svg, calibration_svg, lines_svg
 from serving.pages.render import PageRoute, render
-from serving.pages.routes import PageSupervisorDep, PageUserDep
+from serving.pages.routes import PageSupervisorDep, PageUserDep, _auditor, _form
+from serving.pages.sessions import COOKIE_NAME, csrf_matches
 from serving.plans import mark_row, unmark_row
 from serving.schemas import LICENSE_NUMBER_MAX_LENGTH
 from serving.users import User
@@ -50,28 +50,7 @@ from serving.users import User
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 #: A mark form is a few short fields; anything larger is not one.
-MAX_FORM_BYTES = 8_000
-
-
-def _auditor(request: Request, user: User) -> Caller:
-    return Caller(request.app.state.audit_writer, user)
-
-
-async def _form(request: Request) -> dict[str, str]:
-    from urllib.parse import parse_qs
-
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise HTTPException(413, "The form is too large.")
-    fields = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
-    return {name: values[0] for name, values in fields.items()}
-
-
-def _csrf_ok(request: Request, form: dict[str, str]) -> bool:
-    """The form's token is the one the signed-in session's pages carry."""
-    expected = getattr(request.state, "page_csrf", "") or ""
-    submitted = form.get("csrf") or ""
-    return bool(expected) and hmac.compare_digest(expected.encode(), submitted.encode())
+MAX_MARK_FORM_BYTES = 8_000
 
 
 # --- My plan's "not inspected" form ------------------------------------------------------
@@ -84,8 +63,8 @@ async def my_plan_mark(request: Request, user: PageUserDep) -> Response:
     The form carries the page's CSRF token; the row must be of the account's division
     (another division's answers 404, as the API does). Audited as the API's calls are.
     """
-    form = await _form(request)
-    if not _csrf_ok(request, form):
+    form = await _form(request, MAX_MARK_FORM_BYTES)
+    if not csrf_matches(request.cookies.get(COOKIE_NAME, ""), form.get("csrf")):
         raise HTTPException(403, "The form expired or came from another page; open My plan "
                                  "and try again.")
     plan_text, number = form.get("plan", ""), form.get("license_number", "").strip()

@@ -165,10 +165,11 @@ def _safe_next(target: str | None) -> str:
     return "/dealers"
 
 
-async def _form(request: Request) -> dict[str, str]:
-    """An urlencoded form body, first value per field (no multipart: these forms have none)."""
+async def _form(request: Request, limit: int = MAX_FORM_BYTES) -> dict[str, str]:
+    """An urlencoded form body, first value per field (no multipart: these forms have none);
+    413 over ``limit`` bytes."""
     body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
+    if len(body) > limit:
         raise HTTPException(413, "The form is too large.")
     fields = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
     return {name: values[0] for name, values in fields.items()}
