@@ -260,6 +260,12 @@ def _plan_rows(output: dict[str, Any], plans: Sequence[PlanInfo], division: str 
     return rows
 
 
+def result_divisions(result: MonitorResult) -> list[str]:
+    """The field divisions ``result``'s enforcement figures cover, sorted."""
+    figures = result.output.get("enforcement") or {}
+    return sorted({str(r["field_division"]) for r in figures.get("by_division_year", [])})
+
+
 def enforcement_view(engine: Engine, result: MonitorResult, division: str | None
                      ) -> EnforcementView:
     """The enforcement figures of ``result`` for ``division`` (None: every division
@@ -267,7 +273,7 @@ def enforcement_view(engine: Engine, result: MonitorResult, division: str | None
     output = result.output
     figures = output.get("enforcement") or {}
     by_division_year = figures.get("by_division_year", [])
-    divisions = sorted({str(r["field_division"]) for r in by_division_year})
+    divisions = result_divisions(result)
     counts = ("licensees", "eligible_for_coverage", "uninspected_5_years", "inspections",
               "serious")
     by_year = _sum_by(_pick(by_division_year, division), ["year"], counts)

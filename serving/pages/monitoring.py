@@ -34,6 +34,7 @@ from serving.monitoring import (
     monitoring_csv,
     monitoring_view,
     plan_series,
+    result_divisions,
     selection_names,
 )
 from serving.monitoring import (
@@ -194,10 +195,7 @@ async def _enforcement(request: Request, user: User) -> Any:
     if view is None:
         return None
     engine = request.app.state.engine
-    everything = await run_in_threadpool(enforcement_view, engine, view.result, None)
-    division = _division(user, request, everything.divisions)
-    if division is None:
-        return everything
+    division = _division(user, request, result_divisions(view.result))
     return await run_in_threadpool(enforcement_view, engine, view.result, division)
 
 
