@@ -37,6 +37,7 @@ from sqlalchemy import Engine
 from data.contract import SERIOUS_OUTCOMES
 from data.csv_cells import frame_to_csv
 from data.store.read import read_tables
+from monitoring.enforcement import SHORT_TIME_TO_CRIME_DAYS
 from monitoring.monitor import plan_figures
 from monitoring.outcomes import link_outcomes
 from planning.plans import read_plan_rows, stored_plans
@@ -47,8 +48,6 @@ SMALL_COUNT = "<10"
 #: A rate or median on fewer than this many is written as :data:`SUPPRESSED`.
 MIN_DENOMINATOR = 10
 SUPPRESSED = "suppressed"
-#: Time-to-crime at or under this many days (three years) counts as short.
-SHORT_TIME_TO_CRIME_DAYS = 3 * 365
 
 LICENSE_TYPE_NAMES = {
     "01": "dealer", "02": "pawnbroker", "03": "collector", "06": "ammunition maker",
