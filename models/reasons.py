@@ -59,7 +59,7 @@ STATE_PROSE = {**STATE_NAMES, "DC": "the District of Columbia"}
 _MEASURE = re.compile(
     r"_(1y|3y|5y|previous_year|decayed|shrunk|peer_percentile|total|at_last_inspection"
     r"|per_1k_sales|per_1k_annual_sales|share|traces|reports|firearms|per_report|change"
-    r"|acceleration)(?=_|$)"
+    r")(?=_|$)"
 )
 
 
@@ -69,7 +69,6 @@ _SAME_FACT = {
     "repeat_purchaser_report": "repeat_multiple_sale_purchasers",
     "demand_letter_2": "time_to_crime_at_most",
     "meets_demand_letter_2": "time_to_crime_at_most",
-    "days_since_first_short_time_to_crime_trace": "time_to_crime_under",
     "never_inspected": "days_since_last_inspection",
     "inspections": "days_since_last_inspection",
     "days_since_last_serious_outcome": "serious_outcomes",
