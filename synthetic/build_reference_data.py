@@ -22,6 +22,13 @@ files under ``synthetic/data/``, and this script is how they were made::
     that crime guns traced in the window were sold in. NICS ends in September 2023; the
     last quarter is imputed (flagged ``imputed``) as the same months of 2022 scaled by
     the state's January-September 2023/2022 ratio.
+``places.csv``
+    Places (city name and five-digit ZIP code) per county, from the USPS ZIP table the
+    ``zipcodes`` package ships (standard, active ZIP codes only), so a generated
+    licensee's address names a real town of its county with a ZIP code of that town.
+    Places are not licensees: no name or street of a real business is used. Counties
+    the ZIP table does not name (a few in Alaska and Virginia's independent cities) get
+    none; the generator falls back to the state's places for them.
 ``violation_codes.csv``
     27 CFR citations and the share of the 2015-2017 inspection reports (warning letter or
     worse) citing each, for codes cited in at least 0.5% of reports.
@@ -34,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import unicodedata
 from pathlib import Path
 
 import pandas as pd
@@ -41,7 +49,7 @@ import pandas as pd
 from data.contract import STATE_NAMES
 
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
-DEFAULT_SOURCE = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
+DEFAULT_SOURCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 
 
 #: License-number region digit and district codes per state. Modelled on the numbers in
@@ -270,13 +278,38 @@ def build_violation_codes(source: Path) -> pd.DataFrame:
     )
 
 
+def _plain(name: str) -> str:
+    """A county name compared without accents, case or punctuation (Doña Ana = Dona Ana)."""
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return "".join(ch for ch in folded.lower() if ch.isalnum())
+
+
+def build_places(counties: pd.DataFrame) -> pd.DataFrame:
+    """City and ZIP code of every standard, active ZIP code, with its county's FIPS code.
+
+    Needs the ``zipcodes`` package (a development dependency; the generator itself reads
+    only the CSV this writes).
+    """
+    import zipcodes  # only this script needs it
+
+    table = pd.DataFrame(zipcodes.list_all())
+    table = table[(table["zip_code_type"] == "STANDARD") & table["active"].astype(bool)]
+    key = counties.assign(key=counties["county_name"].map(_plain))[["fips", "state", "key"]]
+    table = table.assign(key=table["county"].map(_plain))
+    places = table.merge(key, on=["state", "key"], how="inner")
+    places = places.rename(columns={"zip_code": "zip"})[["fips", "city", "zip"]]
+    return places.sort_values(["fips", "zip"]).drop_duplicates().reset_index(drop=True)
+
+
 def build(source: Path, out: Path) -> list[Path]:
     """Write every reference table from ``source`` into ``out``; returns the paths."""
     out.mkdir(parents=True, exist_ok=True)
     monthly, annual = build_nics(source)
+    counties = build_counties(source)
     tables = {
         "states.csv": build_states(source),
-        "counties.csv": build_counties(source),
+        "counties.csv": counties,
+        "places.csv": build_places(counties),
         "license_types.csv": build_license_types(source),
         "nics_monthly.csv": monthly,
         "nics_annual.csv": annual,

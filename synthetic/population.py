@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from data.contract import SYNTHETIC_EXPIRATION_CODE
 from synthetic.config import GeneratorConfig
@@ -37,15 +38,6 @@ _KIND_WORDS: dict[str, tuple[str, ...]] = {
     "09": ("Ordnance",), "10": ("Ordnance Works",), "11": ("Destructive Devices Import",),
 }  # fmt: skip
 _LEGAL_SUFFIXES = ("", "", "", " LLC", " Inc", " Co")
-_COUNTY_SUFFIXES = (
-    " City and Borough",
-    " Census Area",
-    " Municipality",
-    " Borough",
-    " County",
-    " Parish",
-    " city",
-)
 
 
 @dataclass
@@ -109,13 +101,28 @@ def expected_type_factor(config: GeneratorConfig, reference: ReferenceData) -> f
     return sum(share * factors.get(code, 0.0) for code, share in shares.items())
 
 
-def _city(county_names: np.ndarray) -> np.ndarray:
-    cities = county_names.astype(str)
-    for suffix in _COUNTY_SUFFIXES:
-        cities = np.where(
-            np.char.endswith(cities, suffix), np.char.replace(cities, suffix, ""), cities
-        )
-    return cities.astype(object)
+def _places(
+    reference: ReferenceData, county_fips: np.ndarray, state: np.ndarray, pick: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """A real town of each licensee's county and one of that town's ZIP codes.
+
+    ``pick`` (uniform in [0, 1)) chooses among the county's ZIP codes, so towns with more
+    ZIP codes get more licensees. A county the ZIP table has no town for (a few Alaskan
+    boroughs and Virginian independent cities) draws from its state's towns.
+    """
+    places = reference.places
+    place_fips = places["fips"].to_numpy(dtype=object)
+    place_state = np.array([fips[:2] for fips in place_fips], dtype=object)
+    statefp = reference.states["statefp"].to_numpy(dtype=object)[state]
+    by_county = pd.Series(np.arange(len(places))).groupby(place_fips).agg(list).to_dict()
+    by_state = pd.Series(np.arange(len(places))).groupby(place_state).agg(list).to_dict()
+    chosen = np.empty(len(county_fips), dtype=np.int64)
+    for i, (fips, prefix, p) in enumerate(zip(county_fips, statefp, pick, strict=True)):
+        rows = by_county.get(fips) or by_state[prefix]
+        chosen[i] = rows[int(p * len(rows))]
+    cities = places["city"].to_numpy(dtype=object)[chosen]
+    zips = places["zip"].to_numpy(dtype=object)[chosen]
+    return cities, zips
 
 
 def _license_numbers(
@@ -286,15 +293,8 @@ def generate_licensees(
     last_inspection_day = np.where(entrant, issue_day, np.maximum(start - since, issue_day))
     cycle_months = np.where(entrant, inspections.new_licensee_first_months, cycle_months)
 
-    city = _city(county_name)
-    states = reference.states
-    zip_low = states["zip3_low"].to_numpy()[state]
-    zip_high = states["zip3_high"].to_numpy()[state]
-    zip3 = zip_low + (rng.random(n) * (zip_high - zip_low + 1)).astype(np.int64)
-    premise_zip = np.array(
-        [f"{z:03d}{tail:02d}" for z, tail in zip(zip3, rng.integers(0, 100, n), strict=True)],
-        dtype=object,
-    )
+    city, premise_zip = _places(reference, county_fips, state, rng.random(n))
+    rng.integers(0, 100, n)  # was the ZIP code's tail: kept so later draws stay the same
     license_number = _license_numbers(rng, reference, state, county_fips, license_type)
     business_name = _business_names(rng, license_type, city)
 

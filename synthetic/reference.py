@@ -27,7 +27,7 @@ def _read(name: str, **kwargs: object) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class ReferenceData:
-    """The calibration tables: states, counties, license types, NICS and violation codes.
+    """The calibration tables: states, counties, places, license types, NICS, violation codes.
 
     ``states`` is sorted by USPS code; a state's position in it is the state index the
     generator uses everywhere.
@@ -35,6 +35,7 @@ class ReferenceData:
 
     states: pd.DataFrame
     counties: pd.DataFrame
+    places: pd.DataFrame
     license_types: pd.DataFrame
     nics_monthly: pd.DataFrame
     nics_annual: pd.DataFrame
@@ -108,6 +109,7 @@ def load_reference() -> ReferenceData:
     states = _read("states.csv", dtype={"statefp": str, "atf_districts": str})
     states = states.sort_values("state").reset_index(drop=True)
     counties = _read("counties.csv", dtype={"fips": str})
+    places = _read("places.csv", dtype={"fips": str, "zip": str}, keep_default_na=False)
     license_types = _read("license_types.csv", dtype={"license_type": str})
     nics_monthly = _read("nics_monthly.csv")
     nics_annual = _read("nics_annual.csv")
@@ -115,6 +117,7 @@ def load_reference() -> ReferenceData:
     return ReferenceData(
         states=states,
         counties=counties,
+        places=places,
         license_types=license_types,
         nics_monthly=nics_monthly,
         nics_annual=nics_annual,

@@ -22,6 +22,7 @@ from synthetic import (
     truth_companions,
     write_world,
 )
+from synthetic.reference import load_reference
 
 REAL_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
 SMALL = 3_000
@@ -215,6 +216,32 @@ def test_field_division_and_urbanicity_are_filled(world: World) -> None:
     texas = dealers[dealers["premise_state"] == "TX"]
     assert set(texas["field_division"]) == {"Dallas", "Houston"}
     assert (dealers["annual_firearm_sales"] >= 0).all()
+
+
+def test_addresses_name_a_town_of_the_county_with_its_zip_code(world: World) -> None:
+    """A generated address reads like a real one: a town of the licensee's county (not
+    the county's name) with one of that town's ZIP codes; never a county seat's name with
+    another state's ZIP code."""
+    places = load_reference().places
+    dealers = world.dealers
+    pairs = set(zip(places["fips"], places["city"], places["zip"], strict=True))
+    in_county = pd.Series([(f, c, z) in pairs for f, c, z in zip(
+        dealers["county_fips"], dealers["premise_city"], dealers["premise_zip"],
+        strict=True)])
+    # Counties the ZIP table names no town for draw a town of their state instead.
+    towns_by_county = set(places["fips"])
+    assert in_county[dealers["county_fips"].isin(towns_by_county).to_numpy()].all()
+    state_of_zip = dict(zip(places["zip"], places["fips"].str[:2], strict=True))
+    statefp = dealers["county_fips"].str[:2]
+    assert (dealers["premise_zip"].map(state_of_zip) == statefp).all()
+    counties = load_reference().counties.set_index("fips")["county_name"]
+    county_words = dealers["county_fips"].map(counties).str.replace(
+        r" (County|Parish|Borough|city|Census Area|Municipality)$", "", regex=True)
+    assert (dealers["premise_city"] != county_words).mean() > 0.8
+    assert dealers["premise_city"].nunique() > SMALL / 5
+    # Towns with more ZIP codes get more licensees, as a county's seat usually does.
+    counts = dealers.groupby(["county_fips", "premise_city"]).size()
+    assert counts.max() > 1
 
 
 def _per_licensee(world: World) -> pd.DataFrame:
