@@ -16,9 +16,11 @@ What is stored, in one transaction:
   this at load: no model call, no feature rebuild.
 
 The Parquet file has one row per licensee in rank order, the columns of
-:attr:`ScoredList.rows` (``top_reasons`` as a list of strings) and, per feature ``F``,
-``value:F``, ``shap:F`` and ``peer:F``; its schema metadata (``dealer_risk``) holds the
-list's identity and the feature order.
+:attr:`ScoredList.rows` (``top_reasons`` and ``lowering_reasons`` as lists of strings)
+and, per feature ``F``, ``value:F``, ``shap:F`` and ``peer:F``; its schema metadata
+(``dealer_risk``) holds the list's identity and the feature order. A file written before
+``lowering_reasons`` was kept gets them from its own contributions when read (without
+the peer comparisons, which need the peer groups the file does not name).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from sqlalchemy import (
 
 from data.store.schema import metadata
 from data.store.values import as_date, as_utc
+from models.reasons import top_reason_texts
 from scoring.score import PROFILE_COLUMNS, ScoredList
 
 ARTIFACT_MEDIA_TYPE = "application/vnd.apache.parquet"
@@ -116,6 +119,10 @@ class ListInfo:
     has_artifact: bool
 
 
+#: The list-of-text columns of :attr:`ScoredList.rows`.
+REASON_COLUMNS = ("top_reasons", "lowering_reasons")
+
+
 def to_parquet(scored: ScoredList, model_name: str) -> bytes:
     """The list as one Parquet file (see the module docstring)."""
     rows = scored.rows
@@ -129,8 +136,8 @@ def to_parquet(scored: ScoredList, model_name: str) -> bytes:
         **{name: pa.array(rows[name], type=pa.string(), from_pandas=True)
            for name in PROFILE_COLUMNS},
     }
-    columns["top_reasons"] = pa.array(scored.rows["top_reasons"].tolist(),
-                                      type=pa.list_(pa.string()))
+    for name in REASON_COLUMNS:
+        columns[name] = pa.array(scored.rows[name].tolist(), type=pa.list_(pa.string()))
     for prefix, matrix in (("value", scored.feature_values), ("shap", scored.contributions),
                            ("peer", scored.peer_percentiles)):
         for column, name in enumerate(scored.features):
@@ -165,6 +172,10 @@ def from_parquet(content: bytes) -> ScoredList:
         **{name: table.column(name).to_numpy()
            for name in ("score", "raw_score", "rank", "percentile")},
         "top_reasons": table.column("top_reasons").to_pylist(),
+        "lowering_reasons": (
+            table.column("lowering_reasons").to_pylist()
+            if "lowering_reasons" in table.column_names
+            else top_reason_texts(matrix("shap"), matrix("value"), features, raises=False)),
         # Object columns keep None for a missing value (pandas would infer NaN).
         **{name: pd.Series(table.column(name).to_pylist(), dtype=object)
            for name in PROFILE_COLUMNS},

@@ -41,7 +41,8 @@ class ScoredList:
     """A scored list in rank order (row ``i`` has rank ``i + 1``).
 
     ``rows`` holds one row per licensee: ``license_number``, ``score``, ``raw_score``,
-    ``rank``, ``percentile``, ``top_reasons`` (a list of texts) and the profile columns.
+    ``rank``, ``percentile``, ``top_reasons`` (a list of texts), ``lowering_reasons`` (the
+    same for the features that lower the score) and the profile columns.
     The three matrices are licensees x ``features``, in the same row order: feature
     values (NaN = unknown), SHAP contributions (log-odds) and peer percentiles (NaN for
     an unknown value). ``base_value + contributions.sum(axis=1) == raw_score``.
@@ -121,6 +122,9 @@ def score_list(
     # Reasons compare each value with the licensee's peers: same type and state on the list.
     peers = Peers.of(profile["license_type"].tolist(), profile["premise_state"].tolist())
     texts = top_reason_texts(contribution_matrix, matrix, names, reasons, peers)
+    # What speaks for the licensee (features that lower its score), for supervisors.
+    lowering = top_reason_texts(contribution_matrix, matrix, names, reasons, peers,
+                                raises=False)
     n = len(values)
     rank = np.arange(1, n + 1, dtype=np.int64)
     rows = pd.DataFrame({
@@ -130,6 +134,7 @@ def score_list(
         "rank": rank,
         "percentile": 100.0 * (n - rank) / n if n else np.empty(0),
         "top_reasons": texts,
+        "lowering_reasons": lowering,
         # Object columns keep None for a missing value (pandas would infer NaN).
         **{name: pd.Series(profile[name].tolist(), dtype=object) for name in PROFILE_COLUMNS},
     })

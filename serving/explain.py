@@ -20,7 +20,6 @@ import pydantic_core
 
 from features.catalogue import describe
 from features.pipelines.peers import percentile_among
-from models.reasons import top_reason_texts
 from serving.problems import ParameterError
 from serving.schemas import (
     CalibrationPublic,
@@ -111,9 +110,7 @@ def _explanation(state: ServingState, license_number: str) -> dict[str, Any] | N
                                          state.bundle.calibrator.describe()),
         "rank": int(state.ranked.ranks[listed]) if listed is not None else None,
         "percentile": float(state.ranked.percentiles[listed]) if listed is not None else None,
-        "lowering_reasons": top_reason_texts(
-            table.contributions[row][np.newaxis, :], table.feature_values[row][np.newaxis, :],
-            table.features, raises=False)[0],
+        "lowering_reasons": list(table.lowering_reasons[row]),
     }
 
 

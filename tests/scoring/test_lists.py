@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import io
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import delete, func, select, update
 
 from data.store import open_store
+from models.reasons import top_reason_texts
 from scoring.lists import (
     ArtifactMissing,
+    from_parquet,
     latest_list,
     list_info,
     read_score_list,
@@ -19,6 +25,7 @@ from scoring.lists import (
     score_lists,
     scores,
     store_score_list,
+    to_parquet,
 )
 from scoring.score import PROFILE_COLUMNS, ScoredList
 
@@ -43,6 +50,7 @@ def _scored(version: str = "1", n: int = 5, seed: int = 0) -> ScoredList:
         "rank": np.arange(1, n + 1),
         "percentile": 100.0 * (n - np.arange(1, n + 1)) / n,
         "top_reasons": [[f"reason {i}", "second"] if i % 2 else [] for i in range(n)],
+        "lowering_reasons": [[] if i % 2 else [f"for {i}"] for i in range(n)],
         **{name: pd.Series([None if i == 0 else f"{name} {i}" for i in range(n)], dtype=object)
            for name in PROFILE_COLUMNS},
     })
@@ -79,7 +87,8 @@ def test_a_stored_list_reads_back_exactly(store_url: str) -> None:
     np.testing.assert_array_equal(back.feature_values, scored.feature_values)
     np.testing.assert_array_equal(back.contributions, scored.contributions)
     np.testing.assert_array_equal(back.peer_percentiles, scored.peer_percentiles)
-    assert back.rows["top_reasons"].tolist() == scored.rows["top_reasons"].tolist()
+    for column in ("top_reasons", "lowering_reasons"):
+        assert back.rows[column].tolist() == scored.rows[column].tolist(), column
     for column in ("license_number", "rank", "score", "raw_score", "percentile",
                    *PROFILE_COLUMNS):
         assert back.rows[column].tolist() == scored.rows[column].tolist(), column
@@ -145,3 +154,21 @@ def test_an_artifact_that_does_not_match_its_hash_is_refused(sqlite_url: str) ->
             read_score_list(engine, list_id)
     finally:
         engine.dispose()
+
+
+def test_a_list_stored_before_lowering_reasons_were_kept_reads_them_from_its_shap() -> None:
+    """A file written without ``lowering_reasons`` tells what speaks for each licensee
+    from its own stored contributions, as the scored list would have."""
+    scored = _scored(n=8, seed=3)
+    # No trace in three years speaks for a licensee when it lowers the score.
+    values = np.abs(scored.feature_values) * 5
+    values[:, 0] = 0.0
+    scored = dataclasses.replace(scored, feature_values=values)
+    table = pq.read_table(pa.BufferReader(to_parquet(scored, "dealer-risk")))
+    old = io.BytesIO()
+    pq.write_table(table.drop_columns(["lowering_reasons"]), old)
+    back = from_parquet(old.getvalue())
+    expected = top_reason_texts(scored.contributions, scored.feature_values,
+                                scored.features, raises=False)
+    assert back.rows["lowering_reasons"].tolist() == expected
+    assert any(expected)  # some licensee has a feature that lowers its score
