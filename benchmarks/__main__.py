@@ -18,6 +18,14 @@ def _load_all() -> None:
 
 def main(argv: list[str]) -> None:
     _load_all()
+    if "-h" in argv or "--help" in argv:
+        # Options are each benchmark's own (--name=value); the docstrings say which.
+        print(__doc__.strip())
+        for name in sorted(REGISTRY):
+            summary = (REGISTRY[name].__doc__ or "").strip().split("\n")[0]
+            print(f"  {name:<10} {summary}")
+        print("Results and the options of each: docs/benchmarks.md")
+        return
     names = [arg for arg in argv if not arg.startswith("-")] or sorted(REGISTRY)
     options = [arg for arg in argv if arg.startswith("-")]
     unknown = [name for name in names if name not in REGISTRY]

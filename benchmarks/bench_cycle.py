@@ -156,6 +156,7 @@ def _seconds(values: list[float]) -> str:
 
 @benchmark("cycle")
 def run(options: list[str]) -> None:
+    """Time plan, outcome ingestion, monitor and report on a trained national home."""
     dealers = int(option(options, "dealers", "80000"))
     seed = int(option(options, "seed", "4711"))
     rounds = int(option(options, "rounds", "3"))
@@ -372,6 +373,7 @@ def _loop(dealers: int, seed: int, exploration_share: float) -> list[dict[str, A
 
 @benchmark("loop")
 def run_loop(options: list[str]) -> None:
+    """Run the plan-outcome-monitor loop on worlds and compare its estimates with the truth."""
     dealers = int(option(options, "dealers", "20000"))
     seeds = [int(s) for s in option(options, "seeds", "5150,5151").split(",")]
     share = float(option(options, "exploration-share", "0.2"))

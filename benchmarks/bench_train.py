@@ -112,6 +112,7 @@ def _child(dealers: int, seed: int, rounds: int) -> None:
 
 @benchmark("train")
 def run(options: list[str]) -> None:
+    """Train at national size: time, peak memory and quality against the baselines."""
     dealers = int(option(options, "dealers", "80000"))
     seed = int(option(options, "seed", "90210"))
     rounds = int(option(options, "rounds", "5"))
