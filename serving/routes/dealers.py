@@ -82,7 +82,7 @@ LicensePathDep = Annotated[LicensePath, Depends(request_model(LicensePath, "path
 async def ranked_list(
     request: Request, caller: InspectorDep, serving: ServingStateDep, query: RankedQueryDep
 ) -> Response:
-    """The licensees to inspect first, best first, filtered and paged.
+    """The licensees to inspect first, highest risk first, filtered and paged.
 
     An inspector limited to a field division sees only that division.
     """
