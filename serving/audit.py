@@ -349,7 +349,10 @@ class AuditWriter:
         driver = connection.driver_connection
         cursor = driver.cursor()
         try:
-            cursor.executemany(self._sql, rows)
+            if len(rows) == 1:  # the usual group on SQLite: execute skips executemany's setup
+                cursor.execute(self._sql, rows[0])
+            else:
+                cursor.executemany(self._sql, rows)
         except Exception:
             driver.rollback()
             raise

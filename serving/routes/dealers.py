@@ -107,7 +107,7 @@ async def ranked_list(
                                 ) from stale
         if len(query_string) <= KEPT_QUERY_BYTES:  # keys are bounded too, not just pages
             serving.pages.put(key, page)
-    await caller.record(page.action, request.url.path, serving, page.detail)
+    await caller.record(page.action, request.scope["path"], serving, page.detail)
     return Response(page.body, media_type=page.media_type, headers=page.headers)
 
 
