@@ -292,7 +292,7 @@ def build_places(counties: pd.DataFrame) -> pd.DataFrame:
     """
     import zipcodes  # only this script needs it
 
-    table = pd.DataFrame(zipcodes.list_all())
+    table = pd.DataFrame(zipcodes.list_all())  # type: ignore[no-untyped-call]
     table = table[(table["zip_code_type"] == "STANDARD") & table["active"].astype(bool)]
     key = counties.assign(key=counties["county_name"].map(_plain))[["fips", "state", "key"]]
     table = table.assign(key=table["county"].map(_plain))
