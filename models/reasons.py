@@ -270,6 +270,46 @@ def _choose(
     return chosen, kept
 
 
+def _clauses(
+    below: npt.NDArray[np.int64], above: npt.NDArray[np.int64], size: npt.NDArray[np.int64],
+    codes: npt.NDArray[np.int64], labels: Sequence[str], yes: npt.NDArray[np.bool_] | None,
+) -> tuple[list[str], npt.NDArray[np.intp]]:
+    """The peer clause of each row, as (distinct clauses, each row's position in them).
+
+    A clause depends only on its case (too few peers, the highest, the lowest, higher
+    than, lower than, or an indicator's "so are"), its share and its group (``codes``; a
+    group's size is the same for every row of one column), so rows are keyed on those and
+    :func:`peer_clause` or :func:`indicator_clause` writes each distinct key once, from
+    one of its rows: the same words as a call per row.
+    """
+    others = size - 1
+    safe = np.maximum(size, 1)
+    share_below = np.minimum(np.floor(100.0 * below / safe), 99).astype(np.int64)
+    share_above = np.minimum(np.floor(100.0 * above / safe), 99).astype(np.int64)
+    case = np.select(
+        [size < MIN_PEERS, (below == others) & (below > 0), (above == others) & (above > 0),
+         below >= above],
+        [0, 1, 2, 3], default=4)
+    share = np.where(case == 3, share_below, np.where(case == 4, share_above, 0))
+    if yes is not None:
+        equal = size - below - above
+        share_equal = np.minimum(np.floor(100.0 * equal / safe), 99).astype(np.int64)
+        case = np.where(yes & (size >= MIN_PEERS), 5, case)
+        share = np.where(case == 5, share_equal, share)
+    groups = int(codes.max(initial=0)) + 1
+    keys, first, position = np.unique((case * 100 + share) * groups + codes,
+                                      return_index=True, return_inverse=True)
+    texts = []
+    for key, row in zip(keys.tolist(), first.tolist(), strict=True):
+        kind, code, n = key // (100 * groups), int(codes[row]), int(size[row])
+        if kind == 5:
+            texts.append(indicator_clause((n - int(below[row]) - int(above[row])) / n, n,
+                                          labels[code]))
+        else:
+            texts.append(peer_clause(int(below[row]), int(above[row]), n, labels[code]))
+    return texts, position.reshape(-1)
+
+
 def _texts(
     columns: npt.NDArray[np.intp], kept: npt.NDArray[np.intp], values: Floats,
     features: Sequence[str], peers: Peers | None,
@@ -305,21 +345,21 @@ def _texts(
         if peers is not None and known.size:
             target_rows = chosen_rows[here[known]]
             below, above, size = _below_and_size(values, peers.codes, target_rows, int(column))
-            labels = [peers.labels[code] for code in peers.codes[target_rows].tolist()]
-            numbers = list(zip(below.tolist(), above.tolist(), size.tolist(), strict=True))
-            if get_feature(name).unit is Unit.INDICATOR:
-                # A yes among peers: how many peers share it (those "equal"), not a rank.
-                clauses = [indicator_clause((n - b - a) / n if n else 0.0, n, label)
-                           if own[known[i]] >= 0.5 else peer_clause(b, a, n, label)
-                           for i, ((b, a, n), label) in enumerate(zip(numbers, labels,
-                                                                      strict=True))]
-            else:
-                clauses = [peer_clause(b, a, n, label)
-                           for (b, a, n), label in zip(numbers, labels, strict=True)]
-            sentence[known] = [f"{text} {clause}" if clause else text
-                               for text, clause in zip(sentence[known].tolist(), clauses,
-                                                       strict=True)]
+            codes = peers.codes[target_rows]
+            yes = (own[known] >= 0.5) if get_feature(name).unit is Unit.INDICATOR else None
+            clause_of = _clauses(below, above, size, codes, peers.labels, yes)
+            # One sentence per distinct (value, clause): far fewer than rows.
+            width_of = len(clause_of[0])
+            pairs, pair_of = np.unique(inverse.reshape(-1) * width_of + clause_of[1],
+                                       return_inverse=True)
+            joined = np.empty(len(pairs), dtype=object)
+            joined[:] = [f"{described[v]} {clause_of[0][c]}" if clause_of[0][c]
+                         else described[v]
+                         for v, c in zip((pairs // width_of).tolist(),
+                                         (pairs % width_of).tolist(), strict=True)]
+            sentence[known] = joined[pair_of.reshape(-1)]
             if comparisons is not None:
+                numbers = zip(below.tolist(), above.tolist(), size.tolist(), strict=True)
                 for row, slot, counts in zip(target_rows.tolist(),
                                              slots[here[known]].tolist(), numbers, strict=True):
                     comparisons[(row, slot)] = counts

@@ -122,9 +122,9 @@ def score_list(
     # Reasons compare each value with the licensee's peers: same type and state on the list.
     peers = Peers.of(profile["license_type"].tolist(), profile["premise_state"].tolist())
     texts = top_reason_texts(contribution_matrix, matrix, names, reasons, peers)
-    # What speaks for the licensee (features that lower its score), for supervisors.
-    lowering = top_reason_texts(contribution_matrix, matrix, names, reasons, peers,
-                                raises=False)
+    # What speaks for the licensee (features that lower its score), for supervisors; told
+    # without the peer comparison, which would double the reasons' cost of a list.
+    lowering = top_reason_texts(contribution_matrix, matrix, names, reasons, raises=False)
     n = len(values)
     rank = np.arange(1, n + 1, dtype=np.int64)
     rows = pd.DataFrame({
