@@ -189,6 +189,51 @@ def _below_and_size(
             (group_hi - group_lo).astype(np.int64))
 
 
+#: The cases of a peer comparison: too few peers to compare, the highest, the lowest,
+#: higher than most, lower than most, and an indicator's yes that peers share ("so are").
+_FEW, _HIGHEST, _LOWEST, _HIGHER, _LOWER, _SHARED = range(6)
+
+
+def _peer_cases(
+    below: npt.NDArray[np.int64], above: npt.NDArray[np.int64], size: npt.NDArray[np.int64],
+    yes: npt.NDArray[np.bool_] | None = None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Each comparison's case and its share in percent (0 where the case has none).
+
+    The one statement of the rule, for whole columns at once; ``yes`` marks indicators
+    whose value is yes, told by how many peers share it (those neither below nor above).
+    """
+    safe = np.maximum(size, 1)
+    others = size - 1
+    case = np.select(
+        [size < MIN_PEERS, (below == others) & (below > 0), (above == others) & (above > 0),
+         below >= above],
+        [_FEW, _HIGHEST, _LOWEST, _HIGHER], default=_LOWER).astype(np.int64)
+    share = np.select([case == _HIGHER, case == _LOWER],
+                      [np.floor(100.0 * below / safe), np.floor(100.0 * above / safe)], 0)
+    if yes is not None:
+        shared = yes & (size >= MIN_PEERS)
+        case = np.where(shared, _SHARED, case)
+        # As indicator_clause computes it from the share of peers saying yes.
+        share = np.where(shared, np.floor(100.0 * ((size - below - above) / safe)), share)
+    return case, np.minimum(share, 99).astype(np.int64)
+
+
+def _clause_text(case: int, share: int, size: int, label: str) -> str:
+    """The words of one comparison (see :func:`_peer_cases`)."""
+    if case == _FEW:
+        return ""
+    if case == _HIGHEST:
+        return f"The highest among {size} peers ({label})."
+    if case == _LOWEST:
+        return f"The lowest among {size} peers ({label})."
+    if case == _HIGHER:
+        return f"Higher than {share}% of peers ({label})."
+    if case == _LOWER:
+        return f"Lower than {share}% of peers ({label})."
+    return f"So are {share}% of peers ({label})."
+
+
 def indicator_clause(share: float, size: int, label: str) -> str:
     """How common a yes is among the peers, in words; "" when there are too few peers.
 
@@ -197,7 +242,7 @@ def indicator_clause(share: float, size: int, label: str) -> str:
     """
     if size < MIN_PEERS:
         return ""
-    return f"So are {min(math.floor(100.0 * share), 99)}% of peers ({label})."
+    return _clause_text(_SHARED, min(math.floor(100.0 * share), 99), size, label)
 
 
 def peer_clause(below: int, above: int, size: int, label: str) -> str:
@@ -210,18 +255,8 @@ def peer_clause(below: int, above: int, size: int, label: str) -> str:
     >>> peer_clause(3, 200, 212, "dealers in Ohio")
     'Lower than 94% of peers (dealers in Ohio).'
     """
-    if size < MIN_PEERS:
-        return ""
-    others = size - 1
-    if below == others and below > 0:
-        return f"The highest among {size} peers ({label})."
-    if above == others and above > 0:
-        return f"The lowest among {size} peers ({label})."
-    if below >= above:
-        share = min(math.floor(100.0 * below / size), 99)
-        return f"Higher than {share}% of peers ({label})."
-    share = min(math.floor(100.0 * above / size), 99)
-    return f"Lower than {share}% of peers ({label})."
+    case, share = _peer_cases(np.array([below]), np.array([above]), np.array([size]))
+    return _clause_text(int(case[0]), int(share[0]), size, label)
 
 
 @functools.lru_cache(maxsize=32)
@@ -276,37 +311,15 @@ def _clauses(
 ) -> tuple[list[str], npt.NDArray[np.intp]]:
     """The peer clause of each row, as (distinct clauses, each row's position in them).
 
-    A clause depends only on its case (too few peers, the highest, the lowest, higher
-    than, lower than, or an indicator's "so are"), its share and its group (``codes``; a
-    group's size is the same for every row of one column), so rows are keyed on those and
-    :func:`peer_clause` or :func:`indicator_clause` writes each distinct key once, from
-    one of its rows: the same words as a call per row.
+    A clause is its case, its share and its group (``codes``; a group's size is the same
+    for every row of one column), so each distinct key is written once.
     """
-    others = size - 1
-    safe = np.maximum(size, 1)
-    share_below = np.minimum(np.floor(100.0 * below / safe), 99).astype(np.int64)
-    share_above = np.minimum(np.floor(100.0 * above / safe), 99).astype(np.int64)
-    case = np.select(
-        [size < MIN_PEERS, (below == others) & (below > 0), (above == others) & (above > 0),
-         below >= above],
-        [0, 1, 2, 3], default=4)
-    share = np.where(case == 3, share_below, np.where(case == 4, share_above, 0))
-    if yes is not None:
-        equal = size - below - above
-        share_equal = np.minimum(np.floor(100.0 * equal / safe), 99).astype(np.int64)
-        case = np.where(yes & (size >= MIN_PEERS), 5, case)
-        share = np.where(case == 5, share_equal, share)
+    case, share = _peer_cases(below, above, size, yes)
     groups = int(codes.max(initial=0)) + 1
-    keys, first, position = np.unique((case * 100 + share) * groups + codes,
-                                      return_index=True, return_inverse=True)
-    texts = []
-    for key, row in zip(keys.tolist(), first.tolist(), strict=True):
-        kind, code, n = key // (100 * groups), int(codes[row]), int(size[row])
-        if kind == 5:
-            texts.append(indicator_clause((n - int(below[row]) - int(above[row])) / n, n,
-                                          labels[code]))
-        else:
-            texts.append(peer_clause(int(below[row]), int(above[row]), n, labels[code]))
+    _, first, position = np.unique((case * 100 + share) * groups + codes,
+                                   return_index=True, return_inverse=True)
+    texts = [_clause_text(int(case[row]), int(share[row]), int(size[row]),
+                          labels[int(codes[row])]) for row in first.tolist()]
     return texts, position.reshape(-1)
 
 

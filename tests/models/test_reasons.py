@@ -11,7 +11,9 @@ from features.catalogue import FEATURE_NAMES, describe
 from models.reasons import (
     MAX_REASONS,
     Peers,
+    _clauses,
     fact_of,
+    indicator_clause,
     peer_clause,
     top_reason_texts,
     top_reasons,
@@ -108,6 +110,24 @@ def test_peer_comparison_in_words_never_says_100_percent() -> None:
         "Higher than 99% of peers (dealers in Ohio).")
     assert peer_clause(97, 2, 100, "x") == "Higher than 97% of peers (x)."
     assert peer_clause(1, 1, 3, "x") == ""  # too few peers to compare
+
+
+def test_a_list_says_each_comparison_in_the_words_of_one_comparison() -> None:
+    """Clauses written once per distinct key read exactly as a call per row, including
+    shares that floating point puts on either side of a percent (58 of 200 is "28%" in
+    indicator_clause's arithmetic, 59 of 200 "29%")."""
+    below = np.array([141, 141, 0, 199, 2, 150, 1])
+    above = np.array([0, 1, 199, 0, 190, 49, 1])
+    size = np.array([200, 200, 200, 200, 200, 200, 3])
+    yes = np.array([True, True, False, False, False, False, True])
+    codes = np.zeros(below.size, dtype=np.int64)
+    texts, position = _clauses(below, above, size, codes, ["x"], yes)
+    told = [texts[i] for i in position]
+    expected = [indicator_clause((n - b - a) / n, n, "x") if y else peer_clause(b, a, n, "x")
+                for b, a, n, y in zip(below.tolist(), above.tolist(), size.tolist(),
+                                      yes.tolist(), strict=True)]
+    assert told == expected
+    assert told[:2] == ["So are 29% of peers (x).", "So are 28% of peers (x)."]
 
 
 def test_a_yes_is_compared_by_how_many_peers_share_it() -> None:
