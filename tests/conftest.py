@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from data.settings import get_settings
+from tests.homes import home_settings
 
 #: The session's trained generated world (``trained_world``, ``scored_world``), one
 #: instance for every folder's tests.
@@ -94,13 +94,8 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def dealer_risk_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A private DEALER_RISK_HOME with the settings cache cleared around the test."""
-    home = tmp_path / "home"
-    monkeypatch.setenv("DEALER_RISK_HOME", str(home))
-    monkeypatch.delenv("DEALER_RISK_DATABASE_URL", raising=False)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    get_settings.cache_clear()
-    yield home
-    get_settings.cache_clear()
+    with home_settings(tmp_path / "home", patch=monkeypatch) as home:
+        yield home
 
 
 def make_planted_world(n_dealers: int = 1500, seed: int = 0) -> dict[str, pd.DataFrame]:

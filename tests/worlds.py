@@ -18,6 +18,7 @@ from data.store import open_store
 from data.store.read import read_tables
 from scoring.lists import latest_list, read_score_list
 from scoring.score import ScoredList
+from tests.homes import home_settings
 from tests.monitoring.conftest import AS_OF, TrainedWorld, build_world, invoke, train_world
 
 
@@ -38,23 +39,17 @@ def scored_world(trained_world: TrainedWorld, tmp_path_factory: pytest.TempPathF
     monitoring coverage test, the plan estimate's test), so the world is trained once.
     """
     root = tmp_path_factory.mktemp("coverage")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DEALER_RISK_HOME", str(trained_world.home))
-        patch.setenv("DEALER_RISK_DATABASE_URL", f"sqlite:///{root / 'store.db'}")
-        patch.setenv("MLFLOW_TRACKING_URI", trained_world.tracking_uri)
-        get_settings.cache_clear()
+    with home_settings(trained_world.home, f"sqlite:///{root / 'store.db'}",
+                       trained_world.tracking_uri):
+        invoke("ingest", str(trained_world.world))
+        invoke("score", "--as-of", AS_OF.isoformat(), "--out", str(root / "scores.csv"))
+        engine = open_store(get_settings().database_url)
         try:
-            invoke("ingest", str(trained_world.world))
-            invoke("score", "--as-of", AS_OF.isoformat(), "--out", str(root / "scores.csv"))
-            engine = open_store(get_settings().database_url)
-            try:
-                listing = latest_list(engine, servable=True)
-                assert listing is not None
-                scored_list = read_score_list(engine, listing.list_id)
-                frames = read_tables(engine, known_before=AS_OF,
-                                     names=("dealers", "inspections"))
-            finally:
-                engine.dispose()
+            listing = latest_list(engine, servable=True)
+            assert listing is not None
+            scored_list = read_score_list(engine, listing.list_id)
+            frames = read_tables(engine, known_before=AS_OF,
+                                 names=("dealers", "inspections"))
         finally:
-            get_settings.cache_clear()
+            engine.dispose()
     yield scored_list, frames

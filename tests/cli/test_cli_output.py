@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from data.settings import get_settings
 from tests.cli.test_ingest_cli import TRACE_HEADER, _directory, _trace
+from tests.homes import home_settings
 from tests.serving.conftest import ServedHome, copy_home
 from tests.serving.conftest import served_home as served_home  # the session fixture
 
@@ -65,12 +65,8 @@ def plan_home(served_home: ServedHome, tmp_path: Path,
               monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A copy of the session home (trained, promoted, scored, planned)."""
     copied = copy_home(served_home.home, tmp_path / "home")
-    monkeypatch.setenv("DEALER_RISK_HOME", str(copied))
-    monkeypatch.delenv("DEALER_RISK_DATABASE_URL", raising=False)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    get_settings.cache_clear()
-    yield copied
-    get_settings.cache_clear()
+    with home_settings(copied, patch=monkeypatch):
+        yield copied
 
 
 def test_plan_json_and_quiet_for_scripts(plan_home: Path, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from cli.main import app
 from data.settings import get_settings
 from data.store import open_store
 from planning.plans import plan_info, read_plan_rows
+from tests.homes import home_settings
 from tests.serving.conftest import AS_OF, ServedHome, copy_home
 from tests.serving.conftest import served_home as served_home  # the session fixture
 
@@ -22,12 +23,8 @@ runner = CliRunner()
 def home(served_home: ServedHome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the session home (trained, promoted, scored) as DEALER_RISK_HOME."""
     copied = copy_home(served_home.home, tmp_path / "home")
-    monkeypatch.setenv("DEALER_RISK_HOME", str(copied))
-    monkeypatch.delenv("DEALER_RISK_DATABASE_URL", raising=False)
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    get_settings.cache_clear()
-    yield copied
-    get_settings.cache_clear()
+    with home_settings(copied, patch=monkeypatch):
+        yield copied
 
 
 def _plan(out: Path, *extra: str) -> tuple[int, str]:

@@ -33,6 +33,7 @@ from monitoring.outcomes import GRACE_DAYS
 from planning.marks import set_mark
 from synthetic import GeneratorConfig, generate_world, true_serious_probability, write_world
 from tests.conftest import postgres_schema
+from tests.homes import home_settings
 
 AS_OF = dt.date(2024, 1, 1)
 FAST_EXPERIMENT = 'name = "fast"\nseed = 5\nn_folds = 2\n[model]\nnum_boost_round = 40\n'
@@ -88,17 +89,10 @@ def train_world(root: Path, world: Path, truth: Path) -> TrainedWorld:
     experiment = root / "fast.toml"
     experiment.write_text(FAST_EXPERIMENT)
     home = root / "home"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DEALER_RISK_HOME", str(home))
-        patch.delenv("DEALER_RISK_DATABASE_URL", raising=False)
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        get_settings.cache_clear()
-        try:
-            invoke("ingest", str(world))
-            invoke("train", "--as-of", AS_OF.isoformat(), "--experiment", str(experiment))
-            invoke("promote", "1")
-        finally:
-            get_settings.cache_clear()
+    with home_settings(home):
+        invoke("ingest", str(world))
+        invoke("train", "--as-of", AS_OF.isoformat(), "--experiment", str(experiment))
+        invoke("promote", "1")
     return TrainedWorld(root=root, world=world, truth=truth, home=home, experiment=experiment)
 
 

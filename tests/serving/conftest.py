@@ -31,6 +31,7 @@ from data.settings import Settings, get_settings
 from data.store import open_store, schema
 from data.store.write import upsert_frame
 from serving.app import create_app
+from tests.homes import home_settings
 from tests.monitoring.conftest import TrainedWorld
 
 AS_OF = "2023-01-01"
@@ -127,24 +128,17 @@ def served_home(
     home = tmp_path_factory.mktemp("served") / "home"
     experiment = home.parent / "fast.toml"
     experiment.write_text('name = "fast"\nseed = 3\nn_folds = 2\n[model]\nnum_boost_round = 40\n')
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DEALER_RISK_HOME", str(home))
-        patch.delenv("DEALER_RISK_DATABASE_URL", raising=False)
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        get_settings.cache_clear()
-        try:
-            load_world(get_settings().database_url, planted_world)
-            version = invoke("train", "--as-of", AS_OF, "--experiment", str(experiment))
-            assert version.strip().splitlines()[-1] == "1"
-            invoke("promote", "1")
-            invoke("score", "--as-of", EARLIER_AS_OF, "--out",
-                   str(home.parent / "scores-earlier.csv"))
-            invoke("score", "--as-of", AS_OF, "--out", str(home.parent / "scores.csv"))
-            plan_id = int(invoke("plan", "--as-of", AS_OF, "--out",
-                                 str(home.parent / "plan.csv")).strip().splitlines()[-1])
-            tokens = {name: add_user(name, *spec) for name, spec in USERS.items()}
-        finally:
-            get_settings.cache_clear()
+    with home_settings(home):
+        load_world(get_settings().database_url, planted_world)
+        version = invoke("train", "--as-of", AS_OF, "--experiment", str(experiment))
+        assert version.strip().splitlines()[-1] == "1"
+        invoke("promote", "1")
+        invoke("score", "--as-of", EARLIER_AS_OF, "--out",
+               str(home.parent / "scores-earlier.csv"))
+        invoke("score", "--as-of", AS_OF, "--out", str(home.parent / "scores.csv"))
+        plan_id = int(invoke("plan", "--as-of", AS_OF, "--out",
+                             str(home.parent / "plan.csv")).strip().splitlines()[-1])
+        tokens = {name: add_user(name, *spec) for name, spec in USERS.items()}
     return ServedHome(home=home, tokens=tokens, plan_id=plan_id)
 
 
@@ -256,24 +250,17 @@ def generated_home(trained_world: TrainedWorld,
     violation-code lists, many divisions).
     """
     home = copy_home(trained_world.home, tmp_path_factory.mktemp("generated") / "home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DEALER_RISK_HOME", str(home))
-        patch.delenv("DEALER_RISK_DATABASE_URL", raising=False)
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        get_settings.cache_clear()
-        try:
-            for as_of in (GENERATED_EARLIER_AS_OF, GENERATED_AS_OF):
-                invoke("score", "--as-of", as_of, "--out", str(home.parent / f"{as_of}.csv"))
-            invoke("plan", "--as-of", GENERATED_AS_OF, "--out", str(home.parent / "plan.csv"))
-            engine = open_store(get_settings().database_url)
-            with engine.connect() as connection:
-                division = pd.read_sql("SELECT field_division, COUNT(*) AS n FROM dealers "
-                                       "GROUP BY field_division ORDER BY n DESC",
-                                       connection)["field_division"].iloc[0]
-            engine.dispose()
-            tokens = {"supervisor": add_user("supervisor", "supervisor"),
-                      "division_inspector": add_user("division-inspector", "inspector",
-                                                     str(division))}
-        finally:
-            get_settings.cache_clear()
+    with home_settings(home):
+        for as_of in (GENERATED_EARLIER_AS_OF, GENERATED_AS_OF):
+            invoke("score", "--as-of", as_of, "--out", str(home.parent / f"{as_of}.csv"))
+        invoke("plan", "--as-of", GENERATED_AS_OF, "--out", str(home.parent / "plan.csv"))
+        engine = open_store(get_settings().database_url)
+        with engine.connect() as connection:
+            division = pd.read_sql("SELECT field_division, COUNT(*) AS n FROM dealers "
+                                   "GROUP BY field_division ORDER BY n DESC",
+                                   connection)["field_division"].iloc[0]
+        engine.dispose()
+        tokens = {"supervisor": add_user("supervisor", "supervisor"),
+                  "division_inspector": add_user("division-inspector", "inspector",
+                                                 str(division))}
     return ServedHome(home=home, tokens=tokens)

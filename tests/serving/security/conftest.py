@@ -18,9 +18,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from data.settings import Settings, get_settings
+from data.settings import Settings
 from serving.app import create_app
 from tests.conftest import POSTGRES_ADMIN_URL, postgres_schema
+from tests.homes import home_settings
 from tests.serving.conftest import (
     AS_OF,
     USERS,
@@ -61,19 +62,8 @@ class Secured:
 
 def _add_users(home: Path, database_url: str | None, names: dict[str, tuple[str, ...]]
                ) -> dict[str, str]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DEALER_RISK_HOME", str(home))
-        if database_url:
-            patch.setenv("DEALER_RISK_DATABASE_URL", database_url)
-        else:
-            patch.delenv("DEALER_RISK_DATABASE_URL", raising=False)
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        get_settings.cache_clear()
-        try:
-            return {name: add_user(name.replace("_", "-"), *spec)
-                    for name, spec in names.items()}
-        finally:
-            get_settings.cache_clear()
+    with home_settings(home, database_url or None):
+        return {name: add_user(name.replace("_", "-"), *spec) for name, spec in names.items()}
 
 
 @pytest.fixture(scope="session")
@@ -107,18 +97,11 @@ def postgres_secured_home(sqlite_secured_home: ServedHome, postgres_store: str,
     """The session home's model (a copy of its registry) with the list scored and planned
     into PostgreSQL and every user created there."""
     home = copy_home(sqlite_secured_home.home, tmp_path_factory.mktemp("secured-pg") / "home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DEALER_RISK_HOME", str(home))
-        patch.setenv("DEALER_RISK_DATABASE_URL", postgres_store)
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        get_settings.cache_clear()
-        try:
-            invoke("score", "--as-of", AS_OF, "--out", str(home.parent / "scores.csv"))
-            # A plan too, so the plan routes' division limits are attacked on this store.
-            plan_id = int(invoke("plan", "--as-of", AS_OF, "--out",
-                                 str(home.parent / "plan.csv")).strip().splitlines()[-1])
-        finally:
-            get_settings.cache_clear()
+    with home_settings(home, postgres_store):
+        invoke("score", "--as-of", AS_OF, "--out", str(home.parent / "scores.csv"))
+        # A plan too, so the plan routes' division limits are attacked on this store.
+        plan_id = int(invoke("plan", "--as-of", AS_OF, "--out",
+                             str(home.parent / "plan.csv")).strip().splitlines()[-1])
     tokens = _add_users(home, postgres_store, {**USERS, **DIVISION_USERS})
     return ServedHome(home=home, tokens=tokens, plan_id=plan_id)
 

@@ -21,9 +21,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from data.csv_cells import FORMULA_TRIGGERS, neutralise_cell, neutralise_frame, neutralise_row
-from data.settings import get_settings
 from data.store import open_store, schema
 from serving.app import create_app
+from tests.homes import home_settings
 from tests.serving.conftest import AS_OF, ServedHome, copy_home, invoke, loaded_client
 from tests.serving.signing_in import sign_in
 
@@ -114,21 +114,14 @@ def hostile_home(served_home: ServedHome, tmp_path_factory: pytest.TempPathFacto
     top = [row["license_number"]
            for row in read_file(served_home.home.parent / "scores.csv")[:20]]
     hostile = dict(zip(top, zip(HOSTILE_NAMES, HOSTILE_CITIES, strict=True), strict=False))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DEALER_RISK_HOME", str(home))
-        patch.delenv("DEALER_RISK_DATABASE_URL", raising=False)
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        get_settings.cache_clear()
-        try:
-            _update_dealers(home, top[:len(HOSTILE_NAMES)], list(hostile.values()))
-            invoke("score", "--as-of", AS_OF, "--out", str(outputs / "scores.csv"))
-            plan_id = int(invoke("plan", "--as-of", AS_OF, "--out", str(outputs / "plan.csv"))
-                          .strip().splitlines()[-1])
-            # A division named as a formula, for the report's by-division table.
-            _update_dealers(home, top[-5:], [(None, None)] * 5, division=HOSTILE_DIVISION)
-            invoke("report", "--as-of", REPORT_AS_OF, "--out", str(outputs / "report"))
-        finally:
-            get_settings.cache_clear()
+    with home_settings(home):
+        _update_dealers(home, top[:len(HOSTILE_NAMES)], list(hostile.values()))
+        invoke("score", "--as-of", AS_OF, "--out", str(outputs / "scores.csv"))
+        plan_id = int(invoke("plan", "--as-of", AS_OF, "--out", str(outputs / "plan.csv"))
+                      .strip().splitlines()[-1])
+        # A division named as a formula, for the report's by-division table.
+        _update_dealers(home, top[-5:], [(None, None)] * 5, division=HOSTILE_DIVISION)
+        invoke("report", "--as-of", REPORT_AS_OF, "--out", str(outputs / "report"))
     return HostileHome(ServedHome(home=home, tokens=served_home.tokens), hostile, plan_id,
                        outputs)
 
