@@ -136,6 +136,17 @@ def check_division(user: User, field_division: str | None) -> None:
         )
 
 
+def narrowed_division(user: User, asked: str | None) -> str | None:
+    """The division a list, plan or page is narrowed to: the user's own when limited to
+    one (403 when another is asked for, as :func:`check_division` answers), else the one
+    asked for (None: every division)."""
+    if user.division is None:
+        return asked
+    if asked is not None:
+        check_division(user, asked)
+    return user.division
+
+
 class Caller:
     """The authorised user of one request: the division check and the audit row.
 
@@ -147,18 +158,10 @@ class Caller:
         self.writer = writer
         self.user = user
 
-    def check_division(self, field_division: str | None) -> None:
-        """403 when the caller is limited to another field division."""
-        check_division(self.user, field_division)
-
     def division_filter(self, field_division: str | None) -> str | None:
         """The division a list request is narrowed to: the caller's own if they are
         limited to one (403 when they ask for another), else the one asked for."""
-        if self.user.division is None:
-            return field_division
-        if field_division is not None:
-            self.check_division(field_division)
-        return self.user.division
+        return narrowed_division(self.user, field_division)
 
     async def record(self, action: str, resource: str, state: ServingState | None,
                      detail: Mapping[str, Any] | None = None) -> None:

@@ -26,7 +26,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
 from planning.marks import MarkError
-from serving.deps import check_division
+from serving.deps import narrowed_division
 from serving.monitoring import (
     NoSuchResult,
     enforcement_csv,
@@ -181,13 +181,9 @@ def _division(user: User, request: Request, divisions: list[str]) -> str | None:
     asked = (request.query_params.get("division") or "").strip() or None
     if asked is not None and len(asked) > 100:
         raise HTTPException(422, "division: use the name of a field division.")
-    if user.division is not None:
-        if asked is not None:
-            check_division(user, asked)  # 403 for another division, as the API answers
-        return user.division
-    if asked is not None and asked not in divisions:
+    if user.division is None and asked is not None and asked not in divisions:
         raise HTTPException(404, f"No field division is named {asked!r}.")
-    return asked
+    return narrowed_division(user, asked)  # 403 for another division, as the API answers
 
 
 async def _enforcement(request: Request, user: User) -> Any:

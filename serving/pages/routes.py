@@ -28,7 +28,7 @@ from planning.plans import MARK_NOTE_MAX_LENGTH, MARK_REASONS, PlanInfo, plan_in
 from serving.access import hidden_from
 from serving.changes import movements, previous_ranks
 from serving.dealers import read_dealer, read_profile
-from serving.deps import Caller, ServingStateDep, check_division
+from serving.deps import Caller, ServingStateDep, narrowed_division
 from serving.explain import calibration, explain_licensee, what_if
 from serving.models_info import (
     METRIC_HELP,
@@ -285,10 +285,7 @@ def _filters_from(request: Request, user: User) -> tuple[RankedFilters, dict[str
             min_score = None
     division, division_errors = _division_asked(query)
     errors += division_errors
-    if user.division is not None:
-        if division is not None and division != user.division:
-            check_division(user, division)  # 403, as the API answers
-        division = user.division
+    division = narrowed_division(user, division)  # 403 for another one, as the API answers
     filters = RankedFilters(field_division=division, state=state, license_type=license_type,
                             min_score=min_score)
     echo = {"field_division": division or "", "state": state or "",
@@ -624,14 +621,10 @@ def _chosen_plan(engine: Any, request: Request) -> PlanInfo | None:
 def _plan_division(user: User, info: PlanInfo, request: Request) -> str | None:
     """The division My plan shows: the account's own, else the one asked for or the first."""
     asked = request.query_params.get("division") or None
-    if user.division is not None:
-        if asked is not None:
-            check_division(user, asked)  # 403 for another division, as the API answers
-        return user.division
     divisions = [str(d["field_division"]) for d in info.divisions]
-    if asked is not None and asked not in divisions:
+    if user.division is None and asked is not None and asked not in divisions:
         raise HTTPException(404, f"Plan {info.plan_id} has no field division {asked!r}.")
-    return asked or (divisions[0] if divisions else None)
+    return narrowed_division(user, asked) or (divisions[0] if divisions else None)
 
 
 @router.get("/plan")
