@@ -10,8 +10,6 @@ list, which the ``scores`` table gives in one small query.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -20,6 +18,7 @@ from sqlalchemy import Engine, and_, or_, select
 
 from planning.changes import ListChanges, compare_lists
 from scoring.lists import ListInfo, list_info, read_score_list, score_lists, scores
+from serving.memo import KeptValues
 from serving.schemas import DivisionChangePublic, LicenseeChangePublic
 
 #: Comparisons a process keeps (each about 15 MB at 80,000 licensees).
@@ -97,25 +96,14 @@ class ComparisonCache:
     """The last :data:`KEPT_COMPARISONS` comparisons, by (earlier, later) list id."""
 
     def __init__(self, entries: int = KEPT_COMPARISONS) -> None:
-        self.entries = entries
-        self._kept: OrderedDict[tuple[int, int], ListChanges] = OrderedDict()
-        self._lock = threading.Lock()
+        self._kept: KeptValues[ListChanges] = KeptValues(entries)
 
     def get(self, engine: Engine, before_id: int, after_id: int) -> ListChanges:
         """The comparison of the two lists, computed (outside the lock) if not kept."""
-        key = (before_id, after_id)
-        with self._lock:
-            kept = self._kept.get(key)
-            if kept is not None:
-                self._kept.move_to_end(key)
-                return kept
-        # Two requests for a new pair may both compute it; neither blocks other pairs.
-        changes = compare_lists(read_score_list(engine, before_id),
-                                read_score_list(engine, after_id), before_id, after_id)
-        with self._lock:
-            self._kept[key] = changes
-            while len(self._kept) > self.entries:
-                self._kept.popitem(last=False)
+        changes = self._kept.get((before_id, after_id), lambda: compare_lists(
+            read_score_list(engine, before_id), read_score_list(engine, after_id),
+            before_id, after_id))
+        assert changes is not None  # a comparison is never None
         return changes
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -59,6 +61,39 @@ class Memo(Generic[Value]):
             oldest = next(iter(self._values))
             self.nbytes -= self._values.pop(oldest).nbytes
         return True
+
+
+Kept = TypeVar("Kept")
+
+
+class KeptValues(Generic[Kept]):
+    """The last ``entries`` values by key, for values that never change once stored (a
+    stored plan, a monitor result, the comparison of two lists), shared by threads.
+
+    A value missing is computed outside the lock, so a slow computation holds up no other
+    key (two requests for the same new key may both compute it); nothing found (None) is
+    not kept. The least recently used value goes first.
+    """
+
+    def __init__(self, entries: int) -> None:
+        self.entries = entries
+        self._values: OrderedDict[Hashable, Kept] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, compute: Callable[[], Kept | None]) -> Kept | None:
+        """The value kept for ``key``, else ``compute()``'s, kept unless it is None."""
+        with self._lock:
+            found = self._values.get(key)
+            if found is not None:
+                self._values.move_to_end(key)
+                return found
+        found = compute()
+        if found is not None:
+            with self._lock:
+                self._values[key] = found
+                while len(self._values) > self.entries:
+                    self._values.popitem(last=False)
+        return found
 
 
 #: Rendered pages of the ranked list kept per state: the first pages of each filter a

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +23,7 @@ from monitoring.enforcement import NEVER as NEVER_INSPECTED
 from monitoring.enforcement import OUTSIDE_PLANS, SINCE_BANDS
 from monitoring.results import MonitorResult, result_by_id, result_keys
 from planning.plans import MARK_REASONS, PlanInfo, stored_plans
+from serving.memo import KeptValues
 
 #: Stored results each process keeps parsed (a result is immutable).
 KEPT_RESULTS = 16
@@ -34,8 +33,7 @@ HISTORY_RESULTS = 24
 CHARTED_PLANS = 3
 PATHS = ("risk", "exploration")
 
-_kept: OrderedDict[tuple[str, int], MonitorResult] = OrderedDict()
-_kept_lock = threading.Lock()
+_kept: KeptValues[MonitorResult] = KeptValues(KEPT_RESULTS)
 
 
 def _url(engine: Engine) -> str:
@@ -44,19 +42,7 @@ def _url(engine: Engine) -> str:
 
 def stored_result(engine: Engine, result_id: int) -> MonitorResult | None:
     """A stored result, parsed once per process."""
-    key = (_url(engine), result_id)
-    with _kept_lock:
-        found = _kept.get(key)
-        if found is not None:
-            _kept.move_to_end(key)
-            return found
-    found = result_by_id(engine, result_id)
-    if found is not None:
-        with _kept_lock:
-            _kept[key] = found
-            while len(_kept) > KEPT_RESULTS:
-                _kept.popitem(last=False)
-    return found
+    return _kept.get((_url(engine), result_id), lambda: result_by_id(engine, result_id))
 
 
 @dataclass(frozen=True)

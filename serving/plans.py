@@ -13,8 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -41,6 +39,7 @@ from planning.plans import (
 )
 from scoring.lists import scores
 from scoring.score import REASONS_PER_LICENSEE
+from serving.memo import KeptValues
 from serving.schemas import (
     PlanDivisionPublic,
     PlanExclusionPublic,
@@ -157,8 +156,7 @@ def _rows(engine: Engine, info: PlanInfo, field_division: str | None) -> list[Pl
 #: division's rows with their names and reasons took 15-20 ms for the 80,000-licensee
 #: demo's largest division (771 rows), more than the ranked list page's whole answer.
 KEPT_PLANS = 64
-_kept_plans: OrderedDict[tuple[str, int, str | None, bool], PlanPublic] = OrderedDict()
-_kept_plans_lock = threading.Lock()
+_kept_plans: KeptValues[PlanPublic] = KeptValues(KEPT_PLANS)
 
 
 def read_plan(engine: Engine, plan_id: int, field_division: str | None, *,
@@ -172,19 +170,9 @@ def read_plan(engine: Engine, plan_id: int, field_division: str | None, *,
     """
     key = (engine.url.render_as_string(hide_password=True), plan_id, field_division,
            plan_wide)
-    with _kept_plans_lock:
-        kept = _kept_plans.get(key)
-        if kept is not None:
-            _kept_plans.move_to_end(key)
-    if kept is None:
-        kept = _read_plan(engine, plan_id, field_division, plan_wide=plan_wide)
-        if kept is None:
-            return None
-        with _kept_plans_lock:
-            _kept_plans[key] = kept
-            while len(_kept_plans) > KEPT_PLANS:
-                _kept_plans.popitem(last=False)
-    return _with_marks(engine, kept, field_division)
+    kept = _kept_plans.get(key, lambda: _read_plan(engine, plan_id, field_division,
+                                                   plan_wide=plan_wide))
+    return None if kept is None else _with_marks(engine, kept, field_division)
 
 
 def mark_public(mark: Mark) -> PlanMarkPublic:
