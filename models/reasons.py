@@ -39,6 +39,7 @@ import pandas as pd
 
 from data.contract import STATE_NAMES
 from features.catalogue import Family, Unit, describe, get_feature
+from features.pipelines.peers import peer_counts
 
 Floats = npt.NDArray[np.float64]
 
@@ -166,29 +167,6 @@ class Peers:
         return cls(codes=np.asarray(codes, dtype=np.int64), labels=[str(x) for x in labels])
 
 
-def _below_and_size(
-    values: Floats, codes: npt.NDArray[np.int64], rows: npt.NDArray[np.intp], column: int
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """For ``rows``: peers (same code, known value) below, above, and the group's size.
-
-    Exact comparisons on the ranks of the values, all rows at once: one sort of
-    ``code * stride + rank`` and binary searches in it.
-    """
-    column_values = values[:, column]
-    known = ~np.isnan(column_values)
-    levels = np.unique(column_values[known])
-    stride = np.int64(levels.size + 1)
-    keys = np.sort(codes[known] * stride + np.searchsorted(levels, column_values[known]))
-    base = codes[rows] * stride
-    target = base + np.searchsorted(levels, column_values[rows])
-    group_lo = np.searchsorted(keys, base, side="left")
-    group_hi = np.searchsorted(keys, base + stride, side="left")
-    first = np.searchsorted(keys, target, side="left")
-    last = np.searchsorted(keys, target, side="right")
-    return ((first - group_lo).astype(np.int64), (group_hi - last).astype(np.int64),
-            (group_hi - group_lo).astype(np.int64))
-
-
 #: The cases of a peer comparison: too few peers to compare, the highest, the lowest,
 #: higher than most, lower than most, and an indicator's yes that peers share ("so are").
 _FEW, _HIGHEST, _LOWEST, _HIGHER, _LOWER, _SHARED = range(6)
@@ -274,34 +252,41 @@ def _choose(
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
     """Per row, up to ``count`` columns: distinct facts, largest contribution first.
 
-    Returns ``(columns, kept)``: row ``i``'s reasons are ``columns[i, :kept[i]]``. A stable
-    sort breaks ties by column order, so the choice is deterministic.
+    Returns ``(columns, kept)``: row ``i``'s reasons are ``columns[i, :kept[i]]``. Equal
+    contributions are taken in column order, so the choice is deterministic.
+
+    The rule is "walk the columns from the largest contribution down, taking a column
+    when its fact is not yet taken". Done for all rows at once: each fact's best column
+    (its largest usable contribution, the first column of a tie), then the ``count``
+    largest facts; one pass over the columns and ``count`` over the facts.
     """
-    signed = contributions if raises else -contributions
-    rows, width = signed.shape
+    rows, _width = contributions.shape
     fact_count, fact_codes, allowed = _columns(tuple(features))
-    usable = np.zeros(signed.shape, dtype=bool)
+    best_value = np.zeros((fact_count, rows))
+    best_column = np.zeros((fact_count, rows), dtype=np.intp)
     for column, name in enumerate(features):
-        if allowed[column]:
-            usable[:, column] = _says_something(name, values[:, column], raises)
-    usable &= signed > 0
-    order = np.argsort(-signed, axis=1, kind="stable")
+        if not allowed[column]:
+            continue
+        fact = fact_codes[column]
+        signed = contributions[:, column] if raises else -contributions[:, column]
+        # Only a positive contribution of a value that says something is a reason.
+        signed = np.where(_says_something(name, values[:, column], raises), signed, 0.0)
+        better = signed > best_value[fact]  # strictly: the first column keeps a tie
+        np.copyto(best_value[fact], signed, where=better)
+        np.copyto(best_column[fact], column, where=better)
     chosen = np.zeros((rows, count), dtype=np.intp)
     kept = np.zeros(rows, dtype=np.intp)
-    used = np.zeros((rows, fact_count), dtype=bool)
-    everyone = np.arange(rows)
-    for rank in range(width):
-        at_rank = order[:, rank]
-        fact = fact_codes[at_rank]
-        take = usable[everyone, at_rank] & ~used[everyone, fact] & (kept < count)
-        if not take.any():
-            # Sorted largest first: once no row has a positive value here, none has later.
-            if (kept >= count).all() or not (signed[everyone, at_rank] > 0).any():
-                break
-            continue
-        chosen[everyone[take], kept[take]] = at_rank[take]
-        used[everyone[take], fact[take]] = True
-        kept[take] += 1
+    for slot in range(count):
+        top = best_value.max(axis=0, initial=0.0)
+        found = top > 0
+        if not found.any():
+            break
+        # The fact whose best column comes first among those at the top (a tie is rare).
+        column = np.where(best_value == top, best_column, np.iinfo(np.intp).max).min(axis=0)
+        column = np.where(found, column, 0)
+        chosen[found, slot] = column[found]
+        kept += found
+        best_value[fact_codes[column[found]], np.flatnonzero(found)] = 0.0
     return chosen, kept
 
 
@@ -357,7 +342,9 @@ def _texts(
         sentence[known] = described[inverse.reshape(-1)]
         if peers is not None and known.size:
             target_rows = chosen_rows[here[known]]
-            below, above, size = _below_and_size(values, peers.codes, target_rows, int(column))
+            below, equal, size = (counts[target_rows] for counts in
+                                  peer_counts(values[:, column], peers.codes))
+            above = size - below - equal
             codes = peers.codes[target_rows]
             yes = (own[known] >= 0.5) if get_feature(name).unit is Unit.INDICATOR else None
             clause_of = _clauses(below, above, size, codes, peers.labels, yes)

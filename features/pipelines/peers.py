@@ -70,20 +70,47 @@ def peer_percentiles(values: Floats, groups: Sequence[object] | npt.NDArray[np.o
 
 
 def _self_percentile(values: Floats, codes: Ints) -> Floats:
-    """:func:`peer_percentile` of ``values`` among themselves, block by block.
+    """:func:`peer_percentile` of ``values`` among themselves, block by block."""
+    result = np.full(values.size, np.nan)
+    known = ~np.isnan(values)
+    below, equal, peers = peer_counts(values, codes)
+    result[known] = ratio(100.0 * (below[known] + 0.5 * equal[known]), peers[known])
+    return result
+
+
+def _block_order(values: Floats, codes: Ints) -> Ints:
+    """Positions of ``values`` sorted by block, then by value within a block.
+
+    One quicksort of the values and one stable sort of the block codes in that order
+    (a radix sort when the codes fit 16 bits): several times faster than ``lexsort``.
+    """
+    order = np.argsort(values)
+    blocks = codes[order]
+    if blocks.size and 0 <= blocks.min() and blocks.max() < np.iinfo(np.int16).max:
+        blocks = blocks.astype(np.int16)
+    return order[np.argsort(blocks, kind="stable")]
+
+
+def peer_counts(values: Floats, codes: Ints) -> tuple[Ints, Ints, Ints]:
+    """Per value: its block's known values below it, equal to it (itself included), and
+    the block's known values in all; zeros for an unknown (NaN) value.
 
     Sorting by (block, value) lines up each block's known values in order; a value's
     peers below are those before the start of its run of equal values, its equal peers
     the run's length. Equality is float equality, as in :func:`peer_percentile`'s
     searches (so -0.0 ties with 0.0).
+
+    >>> peer_counts(np.array([1.0, 2.0, 2.0, np.nan, 5.0]), np.array([0, 0, 0, 0, 1]))
+    (array([0, 1, 1, 0, 0]), array([1, 2, 2, 0, 1]), array([3, 3, 3, 0, 1]))
     """
-    result = np.full(values.size, np.nan)
+    below = np.zeros(values.size, dtype=np.int64)
+    equal = np.zeros(values.size, dtype=np.int64)
+    peers = np.zeros(values.size, dtype=np.int64)
     known = np.flatnonzero(~np.isnan(values))
     if known.size == 0:
-        return result
-    own, block = values[known], codes[known]
-    order = np.lexsort((own, block))
-    own, block = own[order], block[order]
+        return below, equal, peers
+    order = _block_order(values[known], codes[known])
+    own, block = values[known][order], codes[known][order]
     size = own.size
     new_block = np.empty(size, dtype=bool)
     new_block[0] = True
@@ -92,15 +119,13 @@ def _self_percentile(values: Floats, codes: Ints) -> Floats:
     new_run[1:] |= own[1:] != own[:-1]
     block_starts = np.flatnonzero(new_block)
     run_starts = np.flatnonzero(new_run)
-    block_sizes = np.diff(np.append(block_starts, size))
-    run_sizes = np.diff(np.append(run_starts, size))
     block_of = np.cumsum(new_block) - 1
     run_of = np.cumsum(new_run) - 1
-    below = run_starts[run_of] - block_starts[block_of]
-    equal = run_sizes[run_of]
-    peers = block_sizes[block_of]
-    result[known[order]] = ratio(100.0 * (below + 0.5 * equal), peers)
-    return result
+    at = known[order]
+    below[at] = run_starts[run_of] - block_starts[block_of]
+    equal[at] = np.diff(np.append(run_starts, size))[run_of]
+    peers[at] = np.diff(np.append(block_starts, size))[block_of]
+    return below, equal, peers
 
 
 def percentile_among(value: float, peers: Floats) -> float:

@@ -184,3 +184,43 @@ def test_list_reason_texts_equal_the_per_row_reasons(
                             raises=raises) == expected
     for row in expected:
         assert len(row) <= count
+
+
+def _walk_the_columns(contributions: list[float], values: list[float], count: int,
+                      raises: bool) -> list[str]:
+    """The rule as a person states it, one row at a time: from the largest contribution
+    down (equal ones in column order), take a column whose fact is not yet taken."""
+    sign = 1.0 if raises else -1.0
+    taken: list[str] = []
+    facts: set[str] = set()
+    for column in sorted(range(len(_NAMES)), key=lambda c: (-sign * contributions[c], c)):
+        name = _NAMES[column]
+        says = top_reasons(pd.DataFrame([[contributions[column]]], columns=[name]),
+                           pd.DataFrame([[values[column]]], columns=[name]), 1,
+                           raises=raises)[0]
+        if sign * contributions[column] > 0 and says and fact_of(name) not in facts \
+                and len(taken) < count:
+            taken.append(name)
+            facts.add(fact_of(name))
+    return taken
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    contributions=st.lists(st.lists(st.sampled_from([-1.0, -0.2, 0.0, 0.2, 0.2, 0.7, 3.0]),
+                                    min_size=6, max_size=6), min_size=1, max_size=20),
+    values=st.lists(st.sampled_from([np.nan, 0.0, 0.5, 1.0, 42.0]), min_size=120,
+                    max_size=120),
+    count=st.integers(1, 5),
+    raises=st.booleans(),
+)
+def test_the_whole_list_choice_follows_the_one_row_rule_ties_in_column_order(
+    contributions: list[list[float]], values: list[float], count: int, raises: bool,
+) -> None:
+    matrix = np.asarray(contributions, dtype=float)
+    value_matrix = np.asarray(values[: matrix.size], dtype=float).reshape(matrix.shape)
+    chosen = top_reasons(pd.DataFrame(matrix, columns=_NAMES),
+                         pd.DataFrame(value_matrix, columns=_NAMES), count, raises=raises)
+    for row, reasons in enumerate(chosen):
+        assert [reason.feature for reason in reasons] == _walk_the_columns(
+            matrix[row].tolist(), value_matrix[row].tolist(), count, raises)

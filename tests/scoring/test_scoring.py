@@ -9,7 +9,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from features.pipelines.peers import peer_percentile, peer_percentiles
+from features.pipelines.peers import peer_counts, peer_percentile, peer_percentiles
 from features.pipelines.tables import EventTables
 from models.bundle import ModelBundle
 from models.calibration import PlattCalibrator
@@ -104,3 +104,22 @@ def test_scoring_twice_gives_the_same_list() -> None:
     pd.testing.assert_frame_equal(first.rows, again.rows)
     assert np.array_equal(first.contributions, again.contributions)
     assert np.array_equal(first.peer_percentiles, again.peer_percentiles, equal_nan=True)
+
+
+@settings(max_examples=80, deadline=None)
+@given(values=st.lists(st.sampled_from([np.nan, -0.0, 0.0, 1.0, 2.5, 2.5, 7.0]),
+                       min_size=1, max_size=40),
+       blocks=st.lists(st.integers(0, 3), min_size=40, max_size=40))
+def test_peer_counts_are_the_counts_a_person_would_make(values: list[float],
+                                                        blocks: list[int]) -> None:
+    own = np.asarray(values, dtype=float)
+    codes = np.asarray(blocks[: own.size], dtype=np.int64)
+    below, equal, peers = peer_counts(own, codes)
+    for i, value in enumerate(values):
+        group = [v for v, b in zip(values, codes, strict=True) if b == codes[i] and v == v]
+        if value != value:  # unknown: no comparison
+            assert (below[i], equal[i], peers[i]) == (0, 0, 0)
+            continue
+        assert below[i] == sum(v < value for v in group)
+        assert equal[i] == sum(v == value for v in group)
+        assert peers[i] == len(group)
