@@ -282,11 +282,11 @@ def _choose(
         if not found.any():
             break
         # The fact whose best column comes first among those at the top (a tie is rare).
-        column = np.where(best_value == top, best_column, np.iinfo(np.intp).max).min(axis=0)
-        column = np.where(found, column, 0)
-        chosen[found, slot] = column[found]
+        first = np.where(best_value == top, best_column, np.iinfo(np.intp).max).min(axis=0)
+        first = first[found]
+        chosen[found, slot] = first
         kept += found
-        best_value[fact_codes[column[found]], np.flatnonzero(found)] = 0.0
+        best_value[fact_codes[first], np.flatnonzero(found)] = 0.0
     return chosen, kept
 
 
