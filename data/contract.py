@@ -8,6 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the contract itself needs neither at import
+    import numpy as np
+    import numpy.typing as npt
+    import pandas as pd
 
 
 class Kind(StrEnum):
@@ -73,6 +79,23 @@ LICENSE_NUMBER_PATTERN = r"^\d-\d{2}-\d{3}-\d{2}-[0-9A-Z]{2}-\d{5}$"
 SYNTHETIC_EXPIRATION_CODE = "ZZ"
 
 
+def recovered_abroad(countries: pd.Series) -> npt.NDArray[np.bool_]:
+    """Traces recovered outside the United States: a known country other than ``US``.
+
+    The one rule for features, enforcement metrics and the public report. The contract
+    requires the country, so an unknown one (possible only in a frame built by hand) is
+    not counted abroad.
+
+    >>> import pandas as pd
+    >>> recovered_abroad(pd.Series(["US", "MX", None, "CA"])).tolist()
+    [False, True, False, True]
+    """
+    known = countries.notna().to_numpy(dtype=bool)
+    home = (countries.astype(object) == HOME_COUNTRY).to_numpy(dtype=bool)
+    abroad: npt.NDArray[np.bool_] = known & ~home
+    return abroad
+
+
 def is_synthetic_license_number(license_number: str) -> bool:
     """Whether a license number carries the generator's expiration code.
 
@@ -119,6 +142,8 @@ OUTCOMES = (
     "revocation",
 )
 SERIOUS_OUTCOMES = ("warning_conference", "revocation")
+#: The recovery country of a trace recovered inside the United States.
+HOME_COUNTRY = "US"
 URBANICITY = ("urban", "suburban", "rural")
 THEFT_LOSS_KINDS = ("theft", "loss")
 

@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from data.contract import SERIOUS_OUTCOMES
+from data.contract import SERIOUS_OUTCOMES, recovered_abroad
 from features.pipelines.tables import EventTables
 
 #: A licensee counts as uncovered after this many years without a compliance inspection.
@@ -199,7 +199,7 @@ def enforcement_figures(tables: EventTables, linked: Sequence[pd.DataFrame],
     gap = recovered - sold
     ttc = np.where(np.isnat(gap), np.nan, gap.astype("timedelta64[s]").astype(np.float64)
                    / 86_400.0)
-    abroad_trace = (traces["recovery_country"] != "US").to_numpy(dtype=bool, na_value=True)
+    abroad_trace = recovered_abroad(traces["recovery_country"])
     seller = _codes(traces["license_number"], licensees)
     first_year, span = years[0], len(years)
     keep = (known_year >= first_year) & (known_year < first_year + span)

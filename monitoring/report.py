@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine
 
-from data.contract import SERIOUS_OUTCOMES
+from data.contract import SERIOUS_OUTCOMES, recovered_abroad
 from data.csv_cells import frame_to_csv
 from data.store.read import read_tables
 from monitoring.enforcement import SHORT_TIME_TO_CRIME_DAYS
@@ -130,7 +130,7 @@ def aggregate(frames: dict[str, pd.DataFrame], as_of: dt.date) -> Aggregates:
         "license_number": traces["license_number"].astype(str), "year": known.dt.year,
         "time_to_crime_days": days,
         "short": days <= SHORT_TIME_TO_CRIME_DAYS,
-        "abroad": traces["recovery_country"].astype(str) != "US"})
+        "abroad": recovered_abroad(traces["recovery_country"])})
     years = _years(as_of, [closed, known])
 
     issued = pd.to_datetime(dealers["license_issue_date"])

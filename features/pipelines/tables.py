@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from data.contract import OUTCOMES, SERIOUS_OUTCOMES, TABLES_BY_NAME
+from data.contract import OUTCOMES, SERIOUS_OUTCOMES, TABLES_BY_NAME, recovered_abroad
 from features.pipelines.dates import LATEST_DAY, MISSING_DAY, Days, to_days, within_years
 from features.pipelines.events import EventIndex, Floats, Ints
 
@@ -302,12 +302,7 @@ def _prepare_traces(numbers: pd.Index, traces: pd.DataFrame) -> Traces:
         "under_1y": within_years(purchase, recovery, 1, inclusive=False),
         "at_most_3y": within_years(purchase, recovery, 3, inclusive=True),
         "mexico": _equals(traces, "recovery_country", "MX"),
-        # Recovered outside the United States: any known country other than US.
-        "abroad": np.asarray(
-            _column(traces, "recovery_country").notna()
-            & ~_column(traces, "recovery_country").eq("US").fillna(False),
-            dtype=bool,
-        ),
+        "abroad": recovered_abroad(_column(traces, "recovery_country")),
         "possessor_known": possessor_known,
         "possessor_not_purchaser": possessor_known & ~possessor,
         "obliterated_known": obliterated_known,

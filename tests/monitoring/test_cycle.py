@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from data.contract import recovered_abroad
 from data.store import open_store
 from data.store.read import read_tables
 from monitoring.report import COUNT_COLUMNS, MIN_DENOMINATOR, RATES, SMALL_COUNT, SUPPRESSED
@@ -192,6 +193,15 @@ def test_enforcement_counts_what_the_store_and_the_plan_hold(cycle: Cycle) -> No
     assert since == sum(r["licensees"] for r in rows)  # every active licensee, once
     abroad = sum(r["recovered_abroad"] for r in figures["recovered_abroad_by_state"])
     assert abroad == sum(r["recovered_abroad"] for r in figures["traces"])
+    # The same traces, counted from the store by the contract's rule (features use it too).
+    engine = open_store(cycle.url)
+    try:
+        traces = read_tables(engine, known_before=AFTER, names=("traces",))["traces"]
+    finally:
+        engine.dispose()
+    trace_year = pd.to_datetime(traces["trace_date"]).dt.year
+    counted = trace_year.isin(figures["years"]).to_numpy()
+    assert abroad == int(recovered_abroad(traces["recovery_country"])[counted].sum()) > 0
 
 
 def test_a_list_scored_on_the_monitoring_date_is_reused_for_drift(
