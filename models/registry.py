@@ -392,7 +392,7 @@ def log_child_runs(tracking_uri: str, parent_run_id: str, children: list[ChildRu
     MLflow shows a run tagged ``mlflow.parentRunId`` under its parent, so a training
     run's search trials fold up beneath it.
     """
-    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.entities import Metric, Param
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
     client = _client(tracking_uri)
@@ -406,8 +406,7 @@ def log_child_runs(tracking_uri: str, parent_run_id: str, children: list[ChildRu
             run.info.run_id,
             metrics=[Metric(k, float(v), stamp, 0) for k, v in child.metrics.items() if v == v],
             params=[Param(k, str(v)[:500]) for k, v in child.params.items()],
-            tags=[RunTag(k, v) for k, v in child.tags.items()],
-        )
+        )  # the tags were given to create_run
         client.set_terminated(run.info.run_id)
         ids.append(str(run.info.run_id))
     return ids
