@@ -14,11 +14,9 @@ from typing import Annotated
 
 import typer
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from cli.options import fail
+from cli.options import fail, open_store_or_fail
 from data.settings import get_settings
-from data.store import open_store
 from serving.users import (
     AuditRow,
     Role,
@@ -49,13 +47,7 @@ ExpiresOn = Annotated[
 
 
 def _engine() -> Engine:
-    url = get_settings().database_url
-    try:
-        return open_store(url)
-    except (SQLAlchemyError, OSError) as error:
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        raise fail_with(f"cannot open the store: {reason} (check DEALER_RISK_DATABASE_URL "
-                        "or DEALER_RISK_HOME)", 1) from error
+    return open_store_or_fail(get_settings().database_url)
 
 
 def fail_with(message: str, code: int) -> typer.Exit:
