@@ -22,7 +22,8 @@ from typing import Annotated
 import typer
 
 from cli.model_commands import log_with_truth, score_and_store
-from cli.options import Progress, artifact_root, check_port_free, open_store_or_fail
+from cli.monitor_commands import log_monitor_figures, monitor_and_store
+from cli.options import Progress, check_port_free, open_store_or_fail
 from cli.plan_commands import plan_and_store
 from cli.progress import Stages
 from cli.serve_commands import serve
@@ -31,12 +32,9 @@ from data.csv_cells import frame_to_csv
 from data.settings import get_settings
 from data.store import open_store, table_counts
 from features.io import load_tables
-from models.registry import load_bundle, log_monitoring_run
-from monitoring.monitor import flat_metrics
-from monitoring.monitor import monitor as monitor_figures
+from models.registry import load_bundle
 from monitoring.outcomes import GRACE_DAYS
 from monitoring.report import write_report
-from monitoring.results import store_result
 from planning.design import PlanOptions
 from planning.plans import plan_csv_frame
 from serving.users import Role, UserExists, create_user
@@ -173,12 +171,8 @@ def demo(
     monitor_day = period_end + dt.timedelta(days=GRACE_DAYS + 1)
     with stages.stage(f"monitoring the plan as of {monitor_day} and writing the public "
                       "report") as notes:
-        output = monitor_figures(engine, settings.mlflow_tracking_uri, monitor_day)
-        store_result(engine, output, dt.datetime.now(dt.UTC))
-        log_monitoring_run(settings.mlflow_tracking_uri, artifact_root(settings),
-                           model_version=str(output["model_version"]),
-                           as_of=monitor_day.isoformat(), metrics=flat_metrics(output),
-                           report=output)
+        output = monitor_and_store(engine, settings, monitor_day)
+        log_monitor_figures(settings, output, monitor_day)
         report_dir = settings.home / "demo" / f"report-{monitor_day.isoformat()}"
         written = write_report(engine, monitor_day, report_dir)
         ours = [p for p in output["plans"] if p["plan_id"] == str(plan_id)]

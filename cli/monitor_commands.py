@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from sqlalchemy.engine import Engine
 
 from cli.options import (
     AsOf,
@@ -18,7 +19,7 @@ from cli.options import (
     open_existing_store_or_fail,
 )
 from cli.progress import Stages
-from data.settings import get_settings
+from data.settings import Settings, get_settings
 from data.store import table_counts
 from data.truth_files import default_truth_path
 from models.registry import log_monitoring_run
@@ -33,6 +34,22 @@ from synthetic.outcomes import (
     read_plan_csv,
     simulate_plan_outcomes,
 )
+
+
+def monitor_and_store(engine: Engine, settings: Settings, day: dt.date) -> dict[str, Any]:
+    """``monitor``'s figures as of ``day``, stored for the monitoring and enforcement
+    pages (``monitoring.results``); the demo runs the same."""
+    output = monitor_figures(engine, settings.mlflow_tracking_uri, day)
+    store_result(engine, output, dt.datetime.now(dt.UTC))
+    return output
+
+
+def log_monitor_figures(settings: Settings, output: dict[str, Any], day: dt.date) -> str:
+    """Log ``monitor``'s figures to MLflow as a monitoring run of their model version."""
+    return log_monitoring_run(
+        settings.mlflow_tracking_uri, artifact_root(settings),
+        model_version=str(output["model_version"]), as_of=day.isoformat(),
+        metrics=flat_metrics(output), report=output)
 
 
 def monitor(
@@ -54,19 +71,14 @@ def monitor(
         engine = open_existing_store_or_fail(settings.database_url)
         try:
             with stages.stage(f"linking outcomes to plans as of {day}"):
-                output = monitor_figures(engine, settings.mlflow_tracking_uri, day)
-                # Stored for the monitoring and enforcement pages (monitoring.results).
-                store_result(engine, output, dt.datetime.now(dt.UTC))
+                output = monitor_and_store(engine, settings, day)
         except MonitorError as error:
             raise fail(str(error)) from error
         finally:
             engine.dispose()
         if log:
             with stages.stage("logging the figures to MLflow") as notes:
-                run_id = log_monitoring_run(
-                    settings.mlflow_tracking_uri, artifact_root(settings),
-                    model_version=str(output["model_version"]), as_of=day.isoformat(),
-                    metrics=flat_metrics(output), report=output)
+                run_id = log_monitor_figures(settings, output, day)
                 notes.append(f"logged monitoring run {run_id} against version "
                              f"{output['model_version']}")
     typer.echo(json.dumps(output, indent=2 if pretty else None, default=str))
