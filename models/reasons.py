@@ -322,6 +322,8 @@ def _texts(
     chosen_rows, slots = np.nonzero(used)
     chosen_columns = columns[chosen_rows, slots]
     column_of = {name: index for index, name in enumerate(features)}
+    # Per value column: a peer percentile and the value it stands in for share one.
+    counted: dict[int, tuple[npt.NDArray[np.int64], ...]] = {}
     for chosen_column in np.unique(chosen_columns):
         here = np.flatnonzero(chosen_columns == chosen_column)
         name = features[chosen_column]
@@ -342,8 +344,9 @@ def _texts(
         sentence[known] = described[inverse.reshape(-1)]
         if peers is not None and known.size:
             target_rows = chosen_rows[here[known]]
-            below, equal, size = (counts[target_rows] for counts in
-                                  peer_counts(values[:, column], peers.codes))
+            if column not in counted:
+                counted[column] = peer_counts(values[:, column], peers.codes)
+            below, equal, size = (counts[target_rows] for counts in counted[column])
             above = size - below - equal
             codes = peers.codes[target_rows]
             yes = (own[known] >= 0.5) if get_feature(name).unit is Unit.INDICATOR else None
