@@ -50,12 +50,6 @@ def _engine() -> Engine:
     return open_store_or_fail(get_settings().database_url)
 
 
-def fail_with(message: str, code: int) -> typer.Exit:
-    """:func:`cli.options.fail` with another exit status."""
-    fail(message)
-    return typer.Exit(code=code)
-
-
 def _audit(command: str) -> AuditRow:
     try:
         login = getpass.getuser()
@@ -106,7 +100,7 @@ def add(
                                   expiry(now, expires_in=lifetime, expires_at=moment),
                                   audit=_audit(f"add {name}"))
     except UserExists as error:
-        raise fail_with(str(error), 1) from None
+        raise fail(str(error), code=1) from None
     except ValueError as error:
         raise fail(str(error)) from None
     finally:
@@ -143,7 +137,7 @@ def revoke(
     try:
         user = revoke_user(engine, name, dt.datetime.now(dt.UTC), audit=_audit(f"revoke {name}"))
     except UnknownUser as error:
-        raise fail_with(str(error), 1) from None
+        raise fail(str(error), code=1) from None
     finally:
         engine.dispose()
     typer.echo(f"revoked the token of user {user.name}; its page sessions have ended")
@@ -167,7 +161,7 @@ def rotate(
         user, token = rotate_token(engine, name, now, expires_in=lifetime, expires_at=moment,
                                    audit=_audit(f"rotate {name}"))
     except UnknownUser as error:
-        raise fail_with(str(error), 1) from None
+        raise fail(str(error), code=1) from None
     finally:
         engine.dispose()
     typer.echo(f"new token for user {user.name} (it {_until(user)}); the old token and its "
