@@ -43,7 +43,7 @@ def _seconds(values: list[float]) -> str:
 
 def _child(dealers: int, seed: int, rounds: int) -> None:
     from features.pipelines.tables import EventTables
-    from scoring.score import rankable_features, score_list
+    from scoring.score import UNKNOWN_PEER_GROUP, rankable_features, score_list
     from synthetic import generate_world
     from training.experiment import ExperimentConfig
     from training.pipeline import build_training_data, train
@@ -101,7 +101,7 @@ def _child(dealers: int, seed: int, rounds: int) -> None:
     # The parts of the score beyond SHAP, each timed alone on the list just scored.
     from features.pipelines.peers import peer_percentiles
     from models.reasons import Peers, top_reason_texts
-    groups = scored.rows["license_type"].fillna("unknown").to_numpy(dtype=object)
+    groups = scored.rows["license_type"].fillna(UNKNOWN_PEER_GROUP).to_numpy(dtype=object)
     peers = Peers.of(scored.rows["license_type"].tolist(), scored.rows["premise_state"].tolist())
     parts: dict[str, Callable[[], object]] = {
         "raising reasons with peer comparisons": lambda: top_reason_texts(
