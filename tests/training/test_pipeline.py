@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from features.pipelines.tables import EventTables
+from tests.conftest import make_planted_world
 from training.experiment import ExperimentConfig, ModelConfig
 from training.folds import Fold
 from training.pipeline import MODEL_NAME, build_training_data, censoring_weights, train
@@ -26,13 +27,25 @@ def test_model_beats_random_and_trace_count_on_held_out_years(result) -> None:  
     summary = result.summary
     assert summary["roc_auc"] > 0.7
     assert summary["precision_at_10pct"] > 2 * summary["baseline_random_precision_at_10pct"]
-    # About 190 held-out rows a fold: ROC-AUC, over every rank, is the stable comparison.
-    assert summary["roc_auc"] > summary["baseline_trace_count_roc_auc"]
     assert set(result.fold_metrics["fold"]) == {1, 2, 3}
     assert set(result.fold_metrics["ranker"]) == {
         MODEL_NAME, "random", "demand_letter_2", "trace_count", "traces_per_sales",
         "logistic_regression",
     }
+
+
+def test_model_ranks_better_than_trace_count_over_three_planted_worlds(
+    result,  # type: ignore[no-untyped-def]
+) -> None:
+    # About 190 held-out rows a fold, so one world's ROC-AUC moves by about 0.02 with its
+    # draw (seed 0's model and trace count are 0.01 apart): the comparison pools three.
+    summaries = [result.summary] + [
+        train(EventTables.from_mapping(make_planted_world(seed=seed)), AS_OF, FAST).summary
+        for seed in (1, 2)
+    ]
+    model = np.mean([summary["roc_auc"] for summary in summaries])
+    trace_count = np.mean([summary["baseline_trace_count_roc_auc"] for summary in summaries])
+    assert model > trace_count + 0.03
 
 
 def test_calibrated_probabilities_match_the_held_out_rate(result) -> None:  # type: ignore[no-untyped-def]

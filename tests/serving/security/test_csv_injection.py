@@ -111,8 +111,12 @@ def hostile_home(served_home: ServedHome, tmp_path_factory: pytest.TempPathFacto
     home = copy_home(served_home.home, root / "home")
     outputs = root / "out"
     outputs.mkdir()
-    top = [row["license_number"]
-           for row in read_file(served_home.home.parent / "scores.csv")[:20]]
+    # The plan's highest-scored picks: near the top of the list, and picked again by a plan
+    # made on the same store (a name or city changes no score), wherever the model ranks
+    # a licensee that no plan may pick (inspected last year, say).
+    planned = sorted(read_file(served_home.home.parent / "plan.csv"),
+                     key=lambda row: -float(row["score"]))
+    top = [row["license_number"] for row in planned[:20]]
     hostile = dict(zip(top, zip(HOSTILE_NAMES, HOSTILE_CITIES, strict=True), strict=False))
     with home_settings(home):
         _update_dealers(home, top[:len(HOSTILE_NAMES)], list(hostile.values()))
