@@ -50,6 +50,7 @@ class Unit(StrEnum):
     DAYS = "days"
     YEARS = "years"
     FIREARMS_PER_YEAR = "firearms per year"
+    FIREARMS_PER_REPORT = "firearms per multiple-sale report"
     INDICATOR = "indicator, 1 = yes"
     SEVERITY = "outcome severity, 0 = no violations to 4 = revocation"
     WEIGHTED_COUNT = "recency-weighted count: recent events count 1, older ones less"
@@ -99,7 +100,7 @@ _MS, _TL, _IN, _PR = Family.MULTIPLE_SALES, Family.THEFT_LOSS, Family.INSPECTION
 _1Y, _3Y, _5Y = Window.ONE_YEAR, Window.THREE_YEARS, Window.FIVE_YEARS
 _ALL, _NOW, _PREV = Window.ALL_TIME, Window.AT_AS_OF, Window.PREVIOUS_CALENDAR_YEAR
 _DEC = Window.DECAYED
-_SHRUNK = ", adjusted toward its peers' rate as far as its sales are few"
+_SHRUNK = ", pulled toward its peers' rate when its sales are few"
 
 
 def _trace_counts() -> list[Feature]:
@@ -260,8 +261,8 @@ CATALOGUE: tuple[Feature, ...] = (
         _TTC,
         _3Y,
         Unit.PER_1K_SALES,
-        "{value} crime guns recovered within a year of their sale, traced in the last 3 "
-        "years, per 1,000 firearms sold" + _SHRUNK + ".",
+        "{value} per 1,000 firearms sold: crime guns recovered within a year of their sale, "
+        "traced in the last 3 years" + _SHRUNK + ".",
         +1,
         _NO_SALES,
     ),
@@ -323,6 +324,25 @@ CATALOGUE: tuple[Feature, ...] = (
         "No trace in the last 3 years says who possessed the gun.",
     ),
     _F(
+        "time_to_crime_under_1y_not_purchaser_traces_3y",
+        _TC,
+        _3Y,
+        Unit.COUNT,
+        "{value} crime guns were recovered within a year of sale from someone other than "
+        "their buyer (last 3 years).",
+        +1,
+    ),
+    _F(
+        "time_to_crime_under_1y_not_purchaser_share_3y",
+        _TC,
+        _3Y,
+        Unit.SHARE,
+        "{value} of the crime guns recovered within a year of sale (last 3 years) were with "
+        "someone other than their buyer.",
+        +1,
+        "No crime gun recovered within a year of sale in the last 3 years says who had it.",
+    ),
+    _F(
         "serial_obliterated_traces_3y",
         _TC,
         _3Y,
@@ -355,8 +375,8 @@ CATALOGUE: tuple[Feature, ...] = (
         _TC,
         _3Y,
         Unit.PER_1K_SALES,
-        "{value} crime guns recovered outside the United States, traced in the last 3 years, "
-        "per 1,000 firearms sold" + _SHRUNK + ".",
+        "{value} per 1,000 firearms sold: crime guns recovered outside the United States, "
+        "traced in the last 3 years" + _SHRUNK + ".",
         +1,
         _NO_SALES,
     ),
@@ -365,8 +385,8 @@ CATALOGUE: tuple[Feature, ...] = (
         _TC,
         _3Y,
         Unit.PER_1K_SALES,
-        "{value} crime guns found with someone other than their buyer, traced in the last 3 "
-        "years, per 1,000 firearms sold" + _SHRUNK + ".",
+        "{value} per 1,000 firearms sold: crime guns found with someone other than their "
+        "buyer, traced in the last 3 years" + _SHRUNK + ".",
         +1,
         _NO_SALES,
     ),
@@ -440,6 +460,16 @@ CATALOGUE: tuple[Feature, ...] = (
         Unit.SHARE,
         "{value} of this licensee's multiple-sale reports of the last 3 years name a buyer "
         "who appears in more than one of them.",
+        +1,
+        "No multiple-sale report in the last 3 years.",
+    ),
+    _F(
+        "multiple_sale_firearms_per_report_3y",
+        _MS,
+        _3Y,
+        Unit.FIREARMS_PER_REPORT,
+        "{value} firearms per multiple-sale report on average (last 3 years; at least 2 "
+        "make a report).",
         +1,
         "No multiple-sale report in the last 3 years.",
     ),
@@ -725,7 +755,7 @@ def format_value(feature: Feature, value: float | int | None) -> str:
         case Unit.PERCENTILE:
             # Never "more than 100% of peers": a mid-rank percentile is below 100 anyway.
             return f"{min(number, 99.0):.0f}%"
-        case Unit.PER_1K_SALES:
+        case Unit.PER_1K_SALES | Unit.FIREARMS_PER_REPORT:
             return f"{number:,.1f}"
         case Unit.DAYS:
             return f"{round(number):,} days"

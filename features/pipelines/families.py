@@ -438,6 +438,7 @@ def trace_characteristics(world: PreparedWorld, queries: Queries) -> Columns:
         return window_sum(prefix[name], lo, hi)
 
     mexico, obliterated = total("mexico"), total("obliterated")
+    fresh_not_purchaser = total("under_1y_not_purchaser")
     return {
         "recovered_in_mexico_traces_3y": mexico,
         "recovered_in_mexico_share_3y": ratio(mexico, count),
@@ -447,6 +448,10 @@ def trace_characteristics(world: PreparedWorld, queries: Queries) -> Columns:
         "serial_obliterated_traces_3y": obliterated,
         "serial_obliterated_share_3y": ratio(obliterated, total("obliterated_known")),
         "rifle_share_3y": ratio(total("rifle"), count),
+        "time_to_crime_under_1y_not_purchaser_traces_3y": fresh_not_purchaser,
+        "time_to_crime_under_1y_not_purchaser_share_3y": ratio(
+            fresh_not_purchaser, total("under_1y_possessor_known")
+        ),
     }
 
 
@@ -496,6 +501,10 @@ def multiple_sales(world: PreparedWorld, queries: Queries) -> Columns:
     lo, hi = windows["3y"]
     reports_3y = hi - lo
     columns["repeat_purchaser_report_share_3y"] = ratio(repeat_reports, reports_3y)
+    firearms_3y = window_sum(reports.prefix["firearms_3310_4"], lo, hi) + window_sum(
+        reports.prefix["firearms_3310_12"], lo, hi
+    )
+    columns["multiple_sale_firearms_per_report_3y"] = ratio(firearms_3y, reports_3y)
     columns["multiple_sale_reports_decayed"] = stepwise_decayed(
         yearly_counts(reports.index, None, queries, 3)
     )

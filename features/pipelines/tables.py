@@ -296,15 +296,18 @@ def _prepare_traces(numbers: pd.Index, traces: pd.DataFrame) -> Traces:
     possessor_known, possessor = _boolean(traces, "purchaser_is_possessor")
     obliterated_known, obliterated = _boolean(traces, "serial_obliterated")
     index = EventIndex.build(codes, trace_day)
+    # Calendar years, as the public statistics count them: under 1 year means recovered
+    # before the sale's first anniversary; "3 years or less" includes the third.
+    under_1y = within_years(purchase, recovery, 1, inclusive=False)
     flags = {
-        # Calendar years, as the public statistics count them: under 1 year means recovered
-        # before the sale's first anniversary; "3 years or less" includes the third.
-        "under_1y": within_years(purchase, recovery, 1, inclusive=False),
+        "under_1y": under_1y,
         "at_most_3y": within_years(purchase, recovery, 3, inclusive=True),
         "mexico": _equals(traces, "recovery_country", "MX"),
         "abroad": recovered_abroad(_column(traces, "recovery_country")),
         "possessor_known": possessor_known,
         "possessor_not_purchaser": possessor_known & ~possessor,
+        "under_1y_possessor_known": under_1y & possessor_known,
+        "under_1y_not_purchaser": under_1y & possessor_known & ~possessor,
         "obliterated_known": obliterated_known,
         "obliterated": obliterated_known & obliterated,
         "rifle": _equals(traces, "firearm_type", "rifle"),

@@ -136,6 +136,29 @@ def test_trace_shares_per_sale_and_recoveries_abroad() -> None:
     assert math.isnan(features.loc[B, "recovered_abroad_per_1k_sales_3y_shrunk"])
 
 
+def test_quick_recoveries_from_someone_other_than_the_buyer() -> None:
+    # Recovered within a year of the sale (a short time-to-crime) or not, from the buyer or
+    # not, or unrecorded: only quick recoveries that record the possessor count.
+    def quick(suffix: str, possessor: bool | None, purchase: str = "2022-09-01") -> Any:
+        return trace(A, "2023-03-01", purchase_date=purchase, purchaser_is_possessor=possessor,
+                     suffix=suffix)
+    tables = world(
+        dealers=[dealer(A), dealer(B)],
+        traces=[quick("1", False), quick("2", False), quick("3", True), quick("4", None),
+                quick("5", False, purchase="2021-01-01"),  # two years: not quick
+                trace(A, "2020-06-01", purchase_date="2020-03-01",
+                      purchaser_is_possessor=False, suffix="6"),  # outside 3 years
+                trace(B, "2023-03-01", purchase_date="2010-01-01", purchaser_is_possessor=False)],
+    )
+    features = build_features(tables, AS_OF)
+    a = features.loc[A]
+    assert a["time_to_crime_under_1y_not_purchaser_traces_3y"] == 2
+    assert a["time_to_crime_under_1y_not_purchaser_share_3y"] == pytest.approx(2 / 3)
+    # B's only trace is an old gun: no quick recovery, so no share, and a count of zero.
+    assert features.loc[B, "time_to_crime_under_1y_not_purchaser_traces_3y"] == 0
+    assert math.isnan(features.loc[B, "time_to_crime_under_1y_not_purchaser_share_3y"])
+
+
 def _report(number: str, day: str, count: int, key: str | None) -> dict[str, Any]:
     return {"report_id": f"m-{number}-{day}-{key}", "license_number": number,
             "report_date": day, "form": "3310.4", "firearm_count": count, "purchaser_key": key}
@@ -154,9 +177,12 @@ def test_repeat_purchasers_share_of_reports_and_decay() -> None:
     a = features.loc[A]
     # p1 is in 2 of the 4 reports of the last 3 years.
     assert a["repeat_purchaser_report_share_3y"] == pytest.approx(0.5)
+    # 2 + 4 + 3 + 3 firearms in those 4 reports.
+    assert a["multiple_sale_firearms_per_report_3y"] == pytest.approx(12 / 4)
     # Three reports of the last 12 months, one of the 12 before (half).
     assert a["multiple_sale_reports_decayed"] == 3.5
     assert math.isnan(features.loc[B, "repeat_purchaser_report_share_3y"])
+    assert math.isnan(features.loc[B, "multiple_sale_firearms_per_report_3y"])
 
 
 def _inspection(number: str, day: str, outcome: str, missing: int | None = None,
