@@ -96,25 +96,29 @@ RANKERS = ("model", "logistic_regression", "demand_letter_2", "traces_per_sales"
 
 def features_ceiling(rows: Any, oracle: Any, seed: int, folds: int = 5) -> Any:
     """What the model's features could say with perfect labels: a cross-fitted regression
-    of the behaviour oracle's log-odds on them.
+    of the behaviour oracle's probability on them.
 
     No model could train on this (the oracle is hidden truth, known for every eligible
     licensee, not only the inspected few); it bounds what the features carry about each
     licensee's behaviour, so a model close to it is held back by its inputs, not its
-    learning. Each licensee is scored by a LightGBM regression fitted on the other folds.
+    learning. Each licensee is scored by a LightGBM fit on the other folds, with the
+    cross-entropy objective on the probability itself: its prediction is the expected
+    probability given the features, the order that maximises the mean true probability of
+    a list, which is what the gap measures (a regression of the log-odds ranks by their
+    expectation instead and came out 0.01-0.05 lower on the development worlds).
     """
     import lightgbm as lgb
     import numpy as np
 
     matrix = rows.to_numpy(dtype=float)
-    target = np.log(oracle / (1.0 - oracle))
     fold = np.random.default_rng(seed).integers(0, folds, len(matrix))
     scores = np.zeros(len(matrix))
     for held in range(folds):
-        model = lgb.LGBMRegressor(n_estimators=800, learning_rate=0.03, num_leaves=31,
-                                  min_child_samples=10, random_state=seed, n_jobs=1,
-                                  deterministic=True, force_row_wise=True, verbose=-1)
-        model.fit(matrix[fold != held], target[fold != held])
+        model = lgb.LGBMRegressor(objective="cross_entropy", n_estimators=400,
+                                  learning_rate=0.03, num_leaves=15, min_child_samples=40,
+                                  random_state=seed, n_jobs=1, deterministic=True,
+                                  force_row_wise=True, verbose=-1)
+        model.fit(matrix[fold != held], oracle[fold != held])
         scores[fold == held] = model.predict(matrix[fold == held])
     return scores
 
