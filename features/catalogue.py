@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
@@ -784,7 +785,37 @@ def describe(name: str, value: float | int | None) -> str:
     missing = value is None or (isinstance(value, float) and math.isnan(value))
     if missing and feature.missing_text is not None:
         return feature.missing_text
-    return feature.description.format(value=format_value(feature, value))
+    formatted = format_value(feature, value)
+    text = feature.description.format(value=formatted)
+    if formatted == "1" and feature.unit in (Unit.COUNT, Unit.FIREARMS):
+        return _singular(text)
+    return text
+
+
+#: A count sentence's first plural noun (after any words describing it), and the words
+#: that agree with it, for a count of one: "1 crime gun ... was traced", not "1 crime guns".
+_COUNTED_NOUN = re.compile(
+    r"^1 ((?:[\w-]+ )*?)(crime gun|firearm|handgun|rifle|buyer|report|inspection|violation"
+    r"|citation)s\b"
+)
+_AGREEING = ((" were ", " was "), (" their ", " its "), (" appear ", " appears "),
+             (" recovered them.", " recovered it."), (" counts these)", " counts it)"))
+
+
+def _singular(text: str) -> str:
+    """A count sentence told for one of its things.
+
+    >>> _singular("1 crime guns sold by this licensee were traced in the last year.")
+    '1 crime gun sold by this licensee was traced in the last year.'
+    >>> _singular("1 theft or loss reports filed by this licensee in the last year.")
+    '1 theft or loss report filed by this licensee in the last year.'
+    """
+    singular, found = _COUNTED_NOUN.subn(r"1 \1\2", text, count=1)
+    if not found:
+        return text
+    for plural, one in _AGREEING:
+        singular = singular.replace(plural, one)
+    return singular
 
 
 def catalogue_frame() -> pd.DataFrame:

@@ -202,9 +202,9 @@ def _clause_text(case: int, share: int, size: int, label: str) -> str:
     if case == _FEW:
         return ""
     if case == _HIGHEST:
-        return f"The highest among {size} peers ({label})."
+        return f"The highest among {size:,} peers ({label})."
     if case == _LOWEST:
-        return f"The lowest among {size} peers ({label})."
+        return f"The lowest among {size:,} peers ({label})."
     if case == _HIGHER:
         return f"Higher than {share}% of peers ({label})."
     if case == _LOWER:

@@ -97,6 +97,27 @@ def test_describe_formats_values_for_an_inspector() -> None:
     assert describe("license_type_pawnbroker", 1).endswith(": yes.")
 
 
+def test_a_count_of_one_is_told_in_the_singular() -> None:
+    assert describe("missing_firearms_at_last_inspection", 1) == (
+        "1 firearm the records could not account for at the last inspection.")
+    assert describe("traces_1y", 1.0) == (
+        "1 crime gun sold by this licensee was traced in the last year.")
+    assert describe("repeat_multiple_sale_purchasers_3y", 1).startswith("1 buyer appears in")
+    assert describe("time_to_crime_under_1y_traces_3y", 1).endswith("recovered it.")
+    counted = [feature.name for feature in CATALOGUE
+               if feature.unit in (Unit.COUNT, Unit.FIREARMS)]
+    noun = re.compile(r"\b(crime guns?|firearms?|handguns?|rifles?|buyers?|reports?"
+                      r"|inspections?|violations?|citations?)\b")
+    for name in counted:
+        one = describe(name, 1)
+        first = noun.search(one)
+        assert first is not None and not first.group(1).endswith("s"), one
+        assert not any(word in one for word in (" were ", " appear ", " their ")), one
+        assert describe(name, 2) != one.replace("1 ", "2 ", 1)  # the plural is kept for 2
+    # Rates, shares and decayed counts keep their words whatever their value.
+    assert describe("traces_decayed", 1.0).startswith("1.0 ")
+
+
 def test_unknown_features_are_named_in_the_error() -> None:
     with pytest.raises(KeyError, match="not_a_feature"):
         get_feature("not_a_feature")

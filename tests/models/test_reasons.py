@@ -105,6 +105,8 @@ def test_what_speaks_for_a_licensee_are_the_largest_negative_facts() -> None:
 def test_peer_comparison_in_words_never_says_100_percent() -> None:
     assert peer_clause(211, 0, 212, "pawnbrokers in Texas") == (
         "The highest among 212 peers (pawnbrokers in Texas).")
+    assert peer_clause(4811, 0, 4812, "dealers in Texas") == (
+        "The highest among 4,812 peers (dealers in Texas).")
     # Tied at the top with another: not "the highest", and capped at 99%.
     assert peer_clause(999, 0, 1001, "dealers in Ohio") == (
         "Higher than 99% of peers (dealers in Ohio).")
