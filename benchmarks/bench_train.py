@@ -106,8 +106,6 @@ def _child(dealers: int, seed: int, rounds: int) -> None:
     parts: dict[str, Callable[[], object]] = {
         "raising reasons with peer comparisons": lambda: top_reason_texts(
             scored.contributions, scored.feature_values, scored.features, peers=peers),
-        "lowering reasons": lambda: top_reason_texts(
-            scored.contributions, scored.feature_values, scored.features, raises=False),
         "peer percentiles": lambda: peer_percentiles(scored.feature_values, groups),
     }
     part_seconds: dict[str, float] = {}

@@ -16,11 +16,11 @@ What is stored, in one transaction:
   this at load: no model call, no feature rebuild.
 
 The Parquet file has one row per licensee in rank order, the columns of
-:attr:`ScoredList.rows` (``top_reasons`` and ``lowering_reasons`` as lists of strings)
-and, per feature ``F``, ``value:F``, ``shap:F`` and ``peer:F``; its schema metadata
-(``dealer_risk``) holds the list's identity and the feature order. A file written before
-``lowering_reasons`` was kept gets them from its own contributions when read (without
-the peer comparisons, which need the peer groups the file does not name).
+:attr:`ScoredList.rows` (``top_reasons`` as lists of strings) and, per feature ``F``,
+``value:F``, ``shap:F`` and ``peer:F``; its schema metadata (``dealer_risk``) holds the
+list's identity and the feature order. What speaks for a licensee is told from its
+``shap:`` and ``value:`` columns when its explanation is asked for; the
+``lowering_reasons`` column of files written before that is not read.
 """
 
 from __future__ import annotations
@@ -55,7 +55,6 @@ from sqlalchemy import (
 
 from data.store.schema import metadata
 from data.store.values import as_date, as_utc
-from models.reasons import top_reason_texts
 from scoring.score import PROFILE_COLUMNS, ScoredList
 
 ARTIFACT_MEDIA_TYPE = "application/vnd.apache.parquet"
@@ -120,7 +119,7 @@ class ListInfo:
 
 
 #: The list-of-text columns of :attr:`ScoredList.rows`.
-REASON_COLUMNS = ("top_reasons", "lowering_reasons")
+REASON_COLUMNS = ("top_reasons",)
 
 
 def to_parquet(scored: ScoredList, model_name: str) -> bytes:
@@ -172,10 +171,6 @@ def from_parquet(content: bytes) -> ScoredList:
         **{name: table.column(name).to_numpy()
            for name in ("score", "raw_score", "rank", "percentile")},
         "top_reasons": table.column("top_reasons").to_pylist(),
-        "lowering_reasons": (
-            table.column("lowering_reasons").to_pylist()
-            if "lowering_reasons" in table.column_names
-            else top_reason_texts(matrix("shap"), matrix("value"), features, raises=False)),
         # Object columns keep None for a missing value (pandas would infer NaN).
         **{name: pd.Series(table.column(name).to_pylist(), dtype=object)
            for name in PROFILE_COLUMNS},

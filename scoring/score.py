@@ -41,8 +41,9 @@ class ScoredList:
     """A scored list in rank order (row ``i`` has rank ``i + 1``).
 
     ``rows`` holds one row per licensee: ``license_number``, ``score``, ``raw_score``,
-    ``rank``, ``percentile``, ``top_reasons`` (a list of texts), ``lowering_reasons`` (the
-    same for the features that lower the score) and the profile columns.
+    ``rank``, ``percentile``, ``top_reasons`` (a list of texts) and the profile columns.
+    What speaks for a licensee (the reasons of features that lower its score) is told
+    from the stored contributions when a supervisor opens its explanation, not here.
     The three matrices are licensees x ``features``, in the same row order: feature
     values (NaN = unknown), SHAP contributions (log-odds) and peer percentiles (NaN for
     an unknown value). ``base_value + contributions.sum(axis=1) == raw_score``.
@@ -126,9 +127,6 @@ def score_list(
     # Reasons compare each value with the licensee's peers: same type and state on the list.
     peers = Peers.of(profile["license_type"].tolist(), profile["premise_state"].tolist())
     texts = top_reason_texts(contribution_matrix, matrix, names, reasons, peers)
-    # What speaks for the licensee (features that lower its score), for supervisors; told
-    # without the peer comparison, which would double the reasons' cost of a list.
-    lowering = top_reason_texts(contribution_matrix, matrix, names, reasons, raises=False)
     n = len(index)
     rank = np.arange(1, n + 1, dtype=np.int64)
     rows = pd.DataFrame({
@@ -138,7 +136,6 @@ def score_list(
         "rank": rank,
         "percentile": 100.0 * (n - rank) / n if n else np.empty(0),
         "top_reasons": texts,
-        "lowering_reasons": lowering,
         # Object columns keep None for a missing value (pandas would infer NaN).
         **{name: pd.Series(profile[name].tolist(), dtype=object) for name in PROFILE_COLUMNS},
     })

@@ -131,9 +131,6 @@ class ExplanationTable:
     #: explanation looks its sentences up instead of writing them (half its cost).
     sentences: tuple[tuple[str, ...], ...]
     sentence_codes: npt.NDArray[np.int32]
-    #: Per licensee, what speaks for it (the reasons of features that lower its score),
-    #: as the scored list stores them.
-    lowering_reasons: tuple[tuple[str, ...], ...]
 
 
 @dataclass(frozen=True)
@@ -226,7 +223,6 @@ def build_explanation_table(scored: ScoredList) -> ExplanationTable:
         orders=contribution_orders(scored.contributions, names),
         sentences=sentences,
         sentence_codes=sentence_codes,
-        lowering_reasons=tuple(tuple(texts) for texts in rows["lowering_reasons"].tolist()),
     )
 
 

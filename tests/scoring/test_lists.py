@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import io
 
@@ -14,7 +13,6 @@ import pytest
 from sqlalchemy import delete, func, select, update
 
 from data.store import open_store
-from models.reasons import top_reason_texts
 from scoring.lists import (
     ArtifactMissing,
     from_parquet,
@@ -50,7 +48,6 @@ def _scored(version: str = "1", n: int = 5, seed: int = 0) -> ScoredList:
         "rank": np.arange(1, n + 1),
         "percentile": 100.0 * (n - np.arange(1, n + 1)) / n,
         "top_reasons": [[f"reason {i}", "second"] if i % 2 else [] for i in range(n)],
-        "lowering_reasons": [[] if i % 2 else [f"for {i}"] for i in range(n)],
         **{name: pd.Series([None if i == 0 else f"{name} {i}" for i in range(n)], dtype=object)
            for name in PROFILE_COLUMNS},
     })
@@ -87,8 +84,7 @@ def test_a_stored_list_reads_back_exactly(store_url: str) -> None:
     np.testing.assert_array_equal(back.feature_values, scored.feature_values)
     np.testing.assert_array_equal(back.contributions, scored.contributions)
     np.testing.assert_array_equal(back.peer_percentiles, scored.peer_percentiles)
-    for column in ("top_reasons", "lowering_reasons"):
-        assert back.rows[column].tolist() == scored.rows[column].tolist(), column
+    assert back.rows["top_reasons"].tolist() == scored.rows["top_reasons"].tolist()
     for column in ("license_number", "rank", "score", "raw_score", "percentile",
                    *PROFILE_COLUMNS):
         assert back.rows[column].tolist() == scored.rows[column].tolist(), column
@@ -156,19 +152,17 @@ def test_an_artifact_that_does_not_match_its_hash_is_refused(sqlite_url: str) ->
         engine.dispose()
 
 
-def test_a_list_stored_before_lowering_reasons_were_kept_reads_them_from_its_shap() -> None:
-    """A file written without ``lowering_reasons`` tells what speaks for each licensee
-    from its own stored contributions, as the scored list would have."""
+def test_a_list_stored_with_its_lowering_reasons_still_reads() -> None:
+    """Files written while ``score`` stored what speaks for every licensee carry a
+    ``lowering_reasons`` column; the explanation now tells them from the contributions,
+    and the old column is left unread."""
     scored = _scored(n=8, seed=3)
-    # No trace in three years speaks for a licensee when it lowers the score.
-    values = np.abs(scored.feature_values) * 5
-    values[:, 0] = 0.0
-    scored = dataclasses.replace(scored, feature_values=values)
     table = pq.read_table(pa.BufferReader(to_parquet(scored, "dealer-risk")))
+    assert "lowering_reasons" not in table.column_names
     old = io.BytesIO()
-    pq.write_table(table.drop_columns(["lowering_reasons"]), old)
+    pq.write_table(table.append_column(
+        "lowering_reasons", pa.array([["for it"]] * 8, type=pa.list_(pa.string()))), old)
     back = from_parquet(old.getvalue())
-    expected = top_reason_texts(scored.contributions, scored.feature_values,
-                                scored.features, raises=False)
-    assert back.rows["lowering_reasons"].tolist() == expected
-    assert any(expected)  # some licensee has a feature that lowers its score
+    assert "lowering_reasons" not in back.rows.columns
+    assert back.rows["top_reasons"].tolist() == scored.rows["top_reasons"].tolist()
+    np.testing.assert_array_equal(back.contributions, scored.contributions)
