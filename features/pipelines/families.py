@@ -491,20 +491,18 @@ def multiple_sales(world: PreparedWorld, queries: Queries) -> Columns:
                     reports.prefix[f"{what}_{form}"], lo, hi
                 )
     sales_3y = sales_in_window(world, queries.codes, queries.days, 3)
+    both_forms: dict[str, Ints] = {}
     for what in ("reports", "firearms"):
-        both_forms = np.asarray(columns[f"multiple_sale_{what}_3310_4_3y"], dtype=np.int64) + (
-            np.asarray(columns[f"multiple_sale_{what}_3310_12_3y"], dtype=np.int64)
-        )
-        columns[f"multiple_sale_{what}_per_1k_sales_3y"] = _per_1k(both_forms, sales_3y)
+        both_forms[what] = np.asarray(
+            columns[f"multiple_sale_{what}_3310_4_3y"], dtype=np.int64
+        ) + np.asarray(columns[f"multiple_sale_{what}_3310_12_3y"], dtype=np.int64)
+        columns[f"multiple_sale_{what}_per_1k_sales_3y"] = _per_1k(both_forms[what], sales_3y)
     buyers, repeat_reports = repeat_purchasers(world, queries, *windows["3y"])
     columns["repeat_multiple_sale_purchasers_3y"] = buyers
     lo, hi = windows["3y"]
     reports_3y = hi - lo
     columns["repeat_purchaser_report_share_3y"] = ratio(repeat_reports, reports_3y)
-    firearms_3y = window_sum(reports.prefix["firearms_3310_4"], lo, hi) + window_sum(
-        reports.prefix["firearms_3310_12"], lo, hi
-    )
-    columns["multiple_sale_firearms_per_report_3y"] = ratio(firearms_3y, reports_3y)
+    columns["multiple_sale_firearms_per_report_3y"] = ratio(both_forms["firearms"], reports_3y)
     columns["multiple_sale_reports_decayed"] = stepwise_decayed(
         yearly_counts(reports.index, None, queries, 3)
     )

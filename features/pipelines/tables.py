@@ -299,15 +299,16 @@ def _prepare_traces(numbers: pd.Index, traces: pd.DataFrame) -> Traces:
     # Calendar years, as the public statistics count them: under 1 year means recovered
     # before the sale's first anniversary; "3 years or less" includes the third.
     under_1y = within_years(purchase, recovery, 1, inclusive=False)
+    not_purchaser = possessor_known & ~possessor
     flags = {
         "under_1y": under_1y,
         "at_most_3y": within_years(purchase, recovery, 3, inclusive=True),
         "mexico": _equals(traces, "recovery_country", "MX"),
         "abroad": recovered_abroad(_column(traces, "recovery_country")),
         "possessor_known": possessor_known,
-        "possessor_not_purchaser": possessor_known & ~possessor,
+        "possessor_not_purchaser": not_purchaser,
         "under_1y_possessor_known": under_1y & possessor_known,
-        "under_1y_not_purchaser": under_1y & possessor_known & ~possessor,
+        "under_1y_not_purchaser": under_1y & not_purchaser,
         "obliterated_known": obliterated_known,
         "obliterated": obliterated_known & obliterated,
         "rifle": _equals(traces, "firearm_type", "rifle"),
