@@ -174,7 +174,7 @@ def download_run_artifact(tracking_uri: str, run_id: str, path: str, destination
 def _pyfunc_class() -> type:
     import mlflow.pyfunc
 
-    class DealerRiskModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc,name-defined]
+    class DealerRiskModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
         """pyfunc wrapper: ``predict`` gives raw_score and calibrated score per row."""
 
         # The input is the catalogue's feature frame, checked by the bundle itself; MLflow's
