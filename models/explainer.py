@@ -22,6 +22,11 @@ from models.estimator import RiskModel
 
 #: Largest tolerated gap between ``base_value + sum(contributions)`` and the raw score.
 ADDITIVITY_TOLERANCE = 1e-6
+#: How many rows (evenly spaced, the first and last included) are checked against
+#: LightGBM's own margin prediction. The errors the check exists for (a wrong bias, a
+#: dropped column, a mismatched feature order) show on any row; predicting the margin of
+#: every row again cost 0.2 s at 80,000 licensees, a sample of 2,000 costs 10 ms.
+ADDITIVITY_SAMPLE = 2_000
 
 
 @dataclass(frozen=True)
@@ -65,14 +70,19 @@ class RiskExplainer:
     def explain(self, X: pd.DataFrame) -> Explanation:
         """Contributions for every row of ``X``; additivity is checked, not assumed.
 
+        The raw score of each row is ``base_value + sum(contributions)``; on up to
+        :data:`ADDITIVITY_SAMPLE` rows it is checked against LightGBM's raw prediction.
+
         Raises
         ------
         ArithmeticError
             If ``base_value + sum(contributions)`` differs from the model's raw score by
-            more than :data:`ADDITIVITY_TOLERANCE` for any row.
+            more than :data:`ADDITIVITY_TOLERANCE` for any checked row.
         """
         names = self.model.feature_names_
-        matrix = np.ascontiguousarray(X[names].to_numpy(dtype=float))
+        # Already in the model's column order (a scored list's matrix): no reordered copy.
+        ordered = X if list(X.columns) == names else X[names]
+        matrix = np.ascontiguousarray(ordered.to_numpy(dtype=float))
         if matrix.shape[0] == 0:
             empty = pd.DataFrame(np.empty((0, len(names))), index=X.index, columns=names)
             return Explanation(base_value=self.base_value(), contributions=empty,
@@ -80,10 +90,15 @@ class RiskExplainer:
         values = np.asarray(self.model.booster_.predict(matrix, pred_contrib=True), dtype=float)
         contributions, bias = values[:, :-1], values[:, -1]
         base_value = float(bias[0])
-        # The check compares with a separate prediction of the margin, so it would catch
-        # a wrong bias, a dropped column or a mismatched feature order.
-        raw = np.asarray(self.model.booster_.predict(matrix, raw_score=True), dtype=float)
-        gap = np.abs(base_value + contributions.sum(axis=1) - raw)
+        # The raw score is the sum, bias included; the check compares a sample of rows with
+        # a separate prediction of the margin, so it would catch a wrong bias, a dropped
+        # column or a mismatched feature order.
+        raw = values.sum(axis=1)
+        rows = matrix.shape[0]
+        sample = np.unique(np.linspace(0, rows - 1, min(rows, ADDITIVITY_SAMPLE)).astype(np.intp))
+        predicted = np.asarray(self.model.booster_.predict(matrix[sample], raw_score=True),
+                               dtype=float)
+        gap = np.abs(base_value + contributions[sample].sum(axis=1) - predicted)
         if gap.max() > ADDITIVITY_TOLERANCE:
             raise ArithmeticError(f"SHAP values do not add up to the raw score (gap {gap.max()})")
         frame = pd.DataFrame(contributions, index=X.index, columns=names, copy=False)

@@ -81,10 +81,12 @@ def _self_percentile(values: Floats, codes: Ints) -> Floats:
 def _block_order(values: Floats, codes: Ints) -> Ints:
     """Positions of ``values`` sorted by block, then by value within a block.
 
-    One quicksort of the values and one stable sort of the block codes in that order
-    (a radix sort when the codes fit 16 bits): several times faster than ``lexsort``.
+    A stable sort of the values, then a stable sort of the block codes in that order (a
+    radix sort when the codes fit 16 bits). Both stable: numpy's stable sort of floats
+    is about 2.5 times faster than its quicksort on these columns, which are full of
+    ties (counts, zeros), and several times faster than ``lexsort``.
     """
-    order = np.argsort(values)
+    order = np.argsort(values, kind="stable")
     blocks = codes[order]
     if blocks.size and 0 <= blocks.min() and blocks.max() < np.iinfo(np.int16).max:
         blocks = blocks.astype(np.int16)
@@ -106,25 +108,36 @@ def peer_counts(values: Floats, codes: Ints) -> tuple[Ints, Ints, Ints]:
     below = np.zeros(values.size, dtype=np.int64)
     equal = np.zeros(values.size, dtype=np.int64)
     peers = np.zeros(values.size, dtype=np.int64)
-    known = np.flatnonzero(~np.isnan(values))
-    if known.size == 0:
+    known = ~np.isnan(values)
+    if values.size == 0:
         return below, equal, peers
-    order = _block_order(values[known], codes[known])
-    own, block = values[known][order], codes[known][order]
+    if known.all():  # most columns: no copy of the known values needed
+        at, own, block = None, values, codes
+    else:
+        at = np.flatnonzero(known)
+        if at.size == 0:
+            return below, equal, peers
+        own, block = values[at], codes[at]
+    order = _block_order(own, block)
+    own, block = own[order], block[order]
     size = own.size
     new_block = np.empty(size, dtype=bool)
     new_block[0] = True
     np.not_equal(block[1:], block[:-1], out=new_block[1:])
-    new_run = new_block.copy()
-    new_run[1:] |= own[1:] != own[:-1]
-    block_starts = np.flatnonzero(new_block)
-    run_starts = np.flatnonzero(new_run)
-    block_of = np.cumsum(new_block) - 1
-    run_of = np.cumsum(new_run) - 1
-    at = known[order]
-    below[at] = run_starts[run_of] - block_starts[block_of]
-    equal[at] = np.diff(np.append(run_starts, size))[run_of]
-    peers[at] = np.diff(np.append(block_starts, size))[block_of]
+    new_run = np.empty(size, dtype=bool)
+    new_run[0] = True
+    np.not_equal(own[1:], own[:-1], out=new_run[1:])
+    new_run |= new_block
+    # Each sorted position's block start and run start: the last start at or before it.
+    positions = np.arange(size, dtype=np.int64)
+    block_start = np.maximum.accumulate(np.where(new_block, positions, 0))
+    run_start = np.maximum.accumulate(np.where(new_run, positions, 0))
+    block_length = np.diff(np.append(np.flatnonzero(new_block), size))
+    run_length = np.diff(np.append(np.flatnonzero(new_run), size))
+    target = order if at is None else at[order]
+    below[target] = run_start - block_start
+    equal[target] = run_length[np.cumsum(new_run) - 1]
+    peers[target] = block_length[np.cumsum(new_block) - 1]
     return below, equal, peers
 
 
