@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.options import check_port_free, open_store_or_fail
+from cli.options import check_port_free, fail, open_store_or_fail
 from data.settings import get_settings
 
 WORKER_HEALTHCHECK_SECONDS = 60
@@ -32,11 +32,12 @@ def serve(
 
     check_port_free(host, port)
     settings = get_settings()
-    # Migrate once here: several workers starting on an empty store would race to do it.
-    open_store_or_fail(settings.database_url).dispose()
     if reload_seconds is not None:
         # Workers are fresh processes that read their settings from the environment.
         os.environ["DEALER_RISK_RELOAD_SECONDS"] = str(reload_seconds)
+    _check_serving_environment()
+    # Migrate once here: several workers starting on an empty store would race to do it.
+    open_store_or_fail(settings.database_url).dispose()
     typer.echo(f"serving on http://{host}:{port} with {workers} worker(s); "
                f"store {settings.database_url.split('@')[-1]}", err=True)
     uvicorn.run(
@@ -48,6 +49,21 @@ def serve(
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         log_config=_log_config(),
     )
+
+
+def _check_serving_environment() -> None:
+    """Fail in one line on a bad serving variable, before any worker starts."""
+    from pydantic import ValidationError
+
+    from serving.settings import ServingSettings
+
+    try:
+        ServingSettings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        message = str(first["msg"]).removeprefix("Value error, ")
+        names = ", ".join(str(part) for part in first["loc"])
+        raise fail(f"{names}: {message}" if names else message) from None
 
 
 def _log_config() -> dict[str, Any]:

@@ -19,7 +19,6 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
-from pydantic import Field
 from sqlalchemy import Engine, event
 
 from data.settings import Settings
@@ -34,14 +33,13 @@ from serving.pages import monitoring as monitoring_pages
 from serving.pages import router as pages_router
 from serving.problems import add_problem_schemas, install_problem_handlers
 from serving.routes import audit, dealers, health, lists, models, plans, scores, users
+from serving.settings import DEFAULT_RELOAD_SECONDS, ServingSettings, waits
 from serving.state import Loader, StateHolder, load_state
 
 logger = logging.getLogger(__name__)
 
 #: The interpreter's thread switch interval in a serving process (Python's default: 5 ms).
 SWITCH_INTERVAL_SECONDS = 0.001
-#: How often a worker checks the champion alias and the newest list, in seconds.
-DEFAULT_RELOAD_SECONDS = 30.0
 
 API_DESCRIPTION = """
 Risk scores that help decide which licensed firearms dealers to inspect first, with the
@@ -50,15 +48,6 @@ numbers. Authenticate with `Authorization: Bearer <token>`; tokens come from
 `dealer-risk users add NAME --role ROLE [--division D]`. Errors are problem details
 (`application/problem+json`).
 """
-
-
-class ServingSettings(Settings):
-    """The settings plus what only a serving process needs."""
-
-    reload_interval_seconds: float = Field(
-        default=DEFAULT_RELOAD_SECONDS, gt=0, validation_alias="DEALER_RISK_RELOAD_SECONDS"
-    )
-    opentelemetry: bool = Field(default=False, validation_alias="DEALER_RISK_OPENTELEMETRY")
 
 
 def _telemetry(settings: Settings) -> dict[str, bool]:
@@ -93,10 +82,10 @@ async def _load_and_poll(holder: StateHolder, interval: float) -> None:
 STATEMENT_SECONDS = 30.0
 
 
-def bound_store_waits(engine: Engine) -> None:
+def bound_store_waits(engine: Engine, lock_wait_seconds: float = LOCK_WAIT_SECONDS) -> None:
     """Give every new connection of the serving engine a bounded lock and statement wait.
 
-    A lock is waited for ``LOCK_WAIT_SECONDS`` (PostgreSQL's lock_timeout, SQLite's busy
+    A lock is waited for ``lock_wait_seconds`` (PostgreSQL's lock_timeout, SQLite's busy
     timeout): a locked audit table answers 503 within about that instead of holding the
     request (docs/security.md, "Limits").
 
@@ -109,21 +98,21 @@ def bound_store_waits(engine: Engine) -> None:
         if engine.dialect.name == "postgresql":
             autocommit = dbapi_connection.autocommit
             dbapi_connection.autocommit = True  # SET outside a transaction: it persists
-            cursor.execute(f"SET lock_timeout = {int(LOCK_WAIT_SECONDS * 1000)}")
+            cursor.execute(f"SET lock_timeout = {int(lock_wait_seconds * 1000)}")
             cursor.execute(f"SET statement_timeout = {int(STATEMENT_SECONDS * 1000)}")
             cursor.execute("SET idle_in_transaction_session_timeout = "
                            f"{int(STATEMENT_SECONDS * 1000)}")
             dbapi_connection.autocommit = autocommit
         elif engine.dialect.name == "sqlite":
-            cursor.execute(f"PRAGMA busy_timeout = {int(LOCK_WAIT_SECONDS * 1000)}")
+            cursor.execute(f"PRAGMA busy_timeout = {int(lock_wait_seconds * 1000)}")
         cursor.close()
 
     engine.dispose()  # connections opened before (the migration check) go
 
 
-def _open_serving_store(url: str) -> Engine:
+def _open_serving_store(url: str, lock_wait_seconds: float) -> Engine:
     engine = open_store(url)
-    bound_store_waits(engine)
+    bound_store_waits(engine, lock_wait_seconds)
     return engine
 
 
@@ -131,9 +120,10 @@ def _open_serving_store(url: str) -> Engine:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the store, start the audit writer, load the state in the background and poll."""
     settings: Settings = app.state.settings
-    engine = await run_in_threadpool(_open_serving_store, settings.database_url)
+    lock_wait, audit_wait = waits(settings)
+    engine = await run_in_threadpool(_open_serving_store, settings.database_url, lock_wait)
     holder = StateHolder(engine, settings.mlflow_tracking_uri, app.state.state_loader)
-    writer = AuditWriter(engine)
+    writer = AuditWriter(engine, wait_seconds=audit_wait, lock_wait_seconds=lock_wait)
     writer.start()
     app.state.engine = engine
     app.state.holder = holder

@@ -158,15 +158,18 @@ class AuditWriter:
     its reset) for every group would cost more than the insert. Start the writer with
     :meth:`start`, stop it with :meth:`close` (which drains the thread's queue).
 
-    A request waits at most ``wait_seconds`` for its row; when the row cannot be written
-    the request is refused and a refusal row (action ``<action>.refused``) is queued in
+    A request waits at most ``wait_seconds`` for its row (an insert waits at most
+    ``lock_wait_seconds`` for a lock, shorter); when the row cannot be written the
+    request is refused and a refusal row (action ``<action>.refused``) is queued in
     its place, retried until the store takes it, so the log records a refusal, never a
     served read that was not answered.
     """
 
-    def __init__(self, engine: Engine, wait_seconds: float = AUDIT_WAIT_SECONDS) -> None:
+    def __init__(self, engine: Engine, wait_seconds: float = AUDIT_WAIT_SECONDS,
+                 lock_wait_seconds: float = LOCK_WAIT_SECONDS) -> None:
         self.engine = engine
         self.wait_seconds = wait_seconds
+        self.lock_wait_seconds = lock_wait_seconds
         self._pending: dict[asyncio.AbstractEventLoop, list[_Item]] = {}
         self._inline_connection: Any = None
         #: Rows committed by this writer since it was made.
@@ -225,7 +228,7 @@ class AuditWriter:
             cursor = connection.cursor()
             cursor.execute(f"PRAGMA wal_autocheckpoint={int(CHECKPOINT_PAGES)}")
             if busy_timeout_ms is None:
-                busy_timeout_ms = int(LOCK_WAIT_SECONDS * 1000)
+                busy_timeout_ms = int(self.lock_wait_seconds * 1000)
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             cursor.close()
         return connection
@@ -314,11 +317,15 @@ class AuditWriter:
         batch = self._pending.pop(loop, [])
         if not batch:
             return
+        # Refusal rows kept from a failure ride along, as with the thread's batches.
+        refusals = self._take_refusals()
         try:
             if self._inline_connection is None:
                 self._inline_connection = self._connect(busy_timeout_ms=0)
-            self._insert(self._inline_connection, [item.parameters for item in batch])
+            self._insert(self._inline_connection,
+                         [item.parameters for item in refusals + batch])
         except Exception as error:
+            self._refusals.extendleft(reversed(refusals))  # kept, in their order
             # Only locked: the insert was rolled back and the connection is fine to keep
             # (reopening it on the loop would cost more); anything else, start afresh.
             if not _locked(error):
@@ -398,10 +405,14 @@ class AuditWriter:
             batch = [item for item in batch if not item.withdrawn]
             for item in batch:
                 item.claimed = True
+        return self._take_refusals() + batch, stopping
+
+    def _take_refusals(self) -> list[_Item]:
+        """The refusal rows kept so far, taken out (the caller writes or keeps them)."""
         refusals = []
-        while self._refusals:  # popleft is atomic; the loop may append meanwhile
+        while self._refusals:  # popleft is atomic; the other side may append meanwhile
             refusals.append(self._refusals.popleft())
-        return refusals + batch, stopping
+        return refusals
 
     def _run(self) -> None:
         stopping = False

@@ -21,7 +21,8 @@ from models.calibration import PlattCalibrator
 from models.registry import REGISTERED_MODEL_NAME, load_bundle, log_training_run, set_champion
 from scoring.lists import store_score_list
 from scoring.score import ScoredList, rankable_features, score_list
-from serving.app import ServingSettings, create_app
+from serving.app import create_app
+from serving.settings import ServingSettings
 from tests.serving.conftest import AS_OF, ServedHome, copy_home, loaded_client
 from tests.serving.test_api import assert_explanation_is_exact
 
