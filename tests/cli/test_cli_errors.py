@@ -21,15 +21,34 @@ from tests.cli.test_model_cli import loaded_home as loaded_home  # a fixture
 DEALER_RISK = Path(sys.executable).with_name("dealer-risk")
 
 
-def run(home: Path | None, *args: str, cwd: Path | None = None,
-        **env: str) -> subprocess.CompletedProcess[str]:
-    """``dealer-risk ARGS`` in a fresh process with ``home`` as DEALER_RISK_HOME."""
+def _environment(home: Path | None, env: dict[str, str]) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items()
             if k not in ("DEALER_RISK_HOME", "DEALER_RISK_DATABASE_URL", "MLFLOW_TRACKING_URI")}
     if home is not None:
         base["DEALER_RISK_HOME"] = str(home)
+    return {**base, **env}
+
+
+def run(home: Path | None, *args: str, cwd: Path | None = None,
+        **env: str) -> subprocess.CompletedProcess[str]:
+    """``dealer-risk ARGS`` in a fresh process with ``home`` as DEALER_RISK_HOME."""
     return subprocess.run([str(DEALER_RISK), *args], capture_output=True, text=True,
-                          env={**base, **env}, cwd=cwd, timeout=120, check=False)
+                          env=_environment(home, env), cwd=cwd, timeout=120, check=False)
+
+
+def run_together(home: Path | None, *commands: list[str],
+                 **env: str) -> list[subprocess.CompletedProcess[str]]:
+    """Commands that do not depend on each other, each in its own process, all at once
+    (each process spends seconds importing; side by side they share the machine's cores)."""
+    processes = [(command, subprocess.Popen(
+        [str(DEALER_RISK), *command], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, env=_environment(home, env))) for command in commands]
+    results = []
+    for command, process in processes:
+        stdout, stderr = process.communicate(timeout=120)
+        results.append(subprocess.CompletedProcess([str(DEALER_RISK), *command],
+                                                   process.returncode, stdout, stderr))
+    return results
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int,
@@ -61,34 +80,37 @@ def test_a_missing_champion_is_one_line(tmp_path: Path) -> None:
     home = tmp_path / "home"
     (tmp_path / "empty").mkdir()
     run(home, "ingest", str(tmp_path / "empty"))  # rejected, but the store now exists
-    assert_one_line_error(run(home, "score", "--as-of", "2023-01-01", "--out",
-                              str(tmp_path / "s.csv")), 1, "champion")
-    assert_one_line_error(run(home, "plan", "--as-of", "2023-01-01", "--out",
-                              str(tmp_path / "p.csv")), 2, "no champion")
+    score, plan, report, monitor = run_together(
+        home, ["score", "--as-of", "2023-01-01", "--out", str(tmp_path / "s.csv")],
+        ["plan", "--as-of", "2023-01-01", "--out", str(tmp_path / "p.csv")],
+        ["report", "--as-of", "2023-01-01", "--out", str(tmp_path / "report")],
+        ["monitor", "--as-of", "2023-01-01"])
+    assert_one_line_error(score, 1, "champion")
+    assert_one_line_error(plan, 2, "no champion")
     assert not (tmp_path / "s.csv").exists()
-    assert_one_line_error(run(home, "report", "--as-of", "2023-01-01", "--out",
-                              str(tmp_path / "report")), 1, "no licensees yet")
-    assert_one_line_error(run(home, "monitor", "--as-of", "2023-01-01"), 2, "no champion")
+    assert_one_line_error(report, 1, "no licensees yet")
+    assert_one_line_error(monitor, 2, "no champion")
 
 
 def test_a_bad_date_is_a_usage_error_naming_the_option(tmp_path: Path) -> None:
-    result = run(tmp_path / "home", "train", "--as-of", "2023-13-01")
+    result, unknown, bogus = run_together(tmp_path / "home", ["train", "--as-of", "2023-13-01"],
+                                          ["no-such-command"], ["plan", "--bogus"])
     line = assert_one_line_error(result, 2, "--as-of", "2023-13-01")
     assert result.stderr.strip() == line  # nothing else: no usage box
-    assert_one_line_error(run(tmp_path / "home", "no-such-command"), 2, "no-such-command")
-    assert_one_line_error(run(tmp_path / "home", "plan", "--bogus"), 2, "--bogus")
+    assert_one_line_error(unknown, 2, "no-such-command")
+    assert_one_line_error(bogus, 2, "--bogus")
 
 
 def test_a_bad_experiment_file_names_the_file_and_the_field(tmp_path: Path) -> None:
     wrong = tmp_path / "wrong.toml"
     wrong.write_text('name = "x"\n[model]\nnum_boost_round = "many"\n')
-    assert_one_line_error(run(tmp_path / "home", "train", "--as-of", "2023-01-01",
-                              "--experiment", str(wrong)), 2,
-                          str(wrong), "model.num_boost_round", "valid integer")
     broken = tmp_path / "broken.toml"
     broken.write_text('name = "x\n')
-    assert_one_line_error(run(tmp_path / "home", "train", "--as-of", "2023-01-01",
-                              "--experiment", str(broken)), 2, str(broken), "not valid TOML")
+    bad_field, bad_toml = run_together(
+        tmp_path / "home", ["train", "--as-of", "2023-01-01", "--experiment", str(wrong)],
+        ["train", "--as-of", "2023-01-01", "--experiment", str(broken)])
+    assert_one_line_error(bad_field, 2, str(wrong), "model.num_boost_round", "valid integer")
+    assert_one_line_error(bad_toml, 2, str(broken), "not valid TOML")
 
 
 @pytest.mark.postgres
@@ -109,10 +131,10 @@ def test_a_home_that_cannot_be_created_is_named(tmp_path: Path) -> None:
 
 def test_a_read_only_command_on_a_missing_store_says_where_it_looked(tmp_path: Path) -> None:
     home = tmp_path / "elsewhere"
-    for command in (["features", "--as-of", "2023-01-01", "--out", str(tmp_path / "f.csv")],
-                    ["train", "--as-of", "2023-01-01"]):
-        assert_one_line_error(run(home, *command), 1, "there is no store at",
-                              str(home / "store.db"))
+    for result in run_together(
+            home, ["features", "--as-of", "2023-01-01", "--out", str(tmp_path / "f.csv")],
+            ["train", "--as-of", "2023-01-01"]):
+        assert_one_line_error(result, 1, "there is no store at", str(home / "store.db"))
     assert not (home / "store.db").exists()
 
 
@@ -141,6 +163,19 @@ def test_a_port_in_use_fails_at_once(tmp_path: Path, listening_port: int,
                           f"port {listening_port}", "already in use")
     # The demo fails before it generates anything.
     assert not (home / "demo").exists()
+
+
+def test_a_bad_serving_setting_is_named_before_anything_starts(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    assert_one_line_error(run(home, "serve", "--port", port, DEALER_RISK_LOCK_WAIT_SECONDS="9"),
+                          2, "DEALER_RISK_LOCK_WAIT_SECONDS must be shorter than "
+                          "DEALER_RISK_AUDIT_WAIT_SECONDS")
+    assert_one_line_error(run(home, "serve", "--port", port, DEALER_RISK_RELOAD_SECONDS="often"),
+                          2, "DEALER_RISK_RELOAD_SECONDS", "valid number")
+    assert not home.exists()
 
 
 def _all_commands() -> list[list[str]]:
