@@ -116,25 +116,24 @@ def score_list(
     matrix = features[names].to_numpy(dtype=float, na_value=np.nan)
     profile = _profile(dealers, index)
     groups = profile["license_type"].fillna(UNKNOWN_PEER_GROUP).to_numpy(dtype=object)
+    explanation = bundle.explain(pd.DataFrame(matrix, index=index, columns=names, copy=False))
+    raw = np.asarray(explanation.raw_scores, dtype=float)
+    order = (pd.DataFrame({"raw_score": raw, "license_number": index})
+             .sort_values(["raw_score", "license_number"], ascending=[False, True],
+                          kind="stable").index.to_numpy())
+    matrix = matrix[order]
+    contribution_matrix = explanation.contributions.to_numpy(dtype=float)[order]
+    raw = raw[order]
+    index = index[order]
+    profile = profile.iloc[order]
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # Peer percentiles need only the values, so they are computed while LightGBM
-        # computes the contributions (numpy's sorts release the GIL, as LightGBM does).
-        percentiles = pool.submit(peer_percentiles, matrix, groups)
-        explanation = bundle.explain(pd.DataFrame(matrix, index=index, columns=names,
-                                                  copy=False))
-        raw = np.asarray(explanation.raw_scores, dtype=float)
-        order = (pd.DataFrame({"raw_score": raw, "license_number": index})
-                 .sort_values(["raw_score", "license_number"], ascending=[False, True],
-                              kind="stable").index.to_numpy())
-        matrix = matrix[order]
-        contribution_matrix = explanation.contributions.to_numpy(dtype=float)[order]
-        raw = raw[order]
-        index = index[order]
-        profile = profile.iloc[order]
+        # LightGBM used every core; what is left runs on one core each, side by side:
+        # peer percentiles (numpy's sorts release the GIL) beside the reasons' texts.
+        percentiles = pool.submit(peer_percentiles, matrix, groups[order])
         # Reasons compare each value with the licensee's peers: same type and state.
         peers = Peers.of(profile["license_type"].tolist(), profile["premise_state"].tolist())
         texts = top_reason_texts(contribution_matrix, matrix, names, reasons, peers)
-        percentile_matrix = percentiles.result()[order]
+        percentile_matrix = percentiles.result()
     n = len(index)
     rank = np.arange(1, n + 1, dtype=np.int64)
     rows = pd.DataFrame({
