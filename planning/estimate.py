@@ -55,36 +55,48 @@ def serious_rate(rows: pd.DataFrame, eligible_by_division: pd.Series) -> RateEst
     ``eligible_by_division`` gives ``N`` per division (the plan's eligible counts).
     The estimate is None when some stratum has no inspected licensee.
     """
-    strata: list[tuple[int, np.ndarray]] = []  # (stratum size, observed outcomes)
+    inspected = rows["inspected"].astype(bool).to_numpy()
+    keys = ["field_division", "selected_by"]
+    planned = rows.groupby(keys).size().to_dict()
+    per_division = rows.groupby("field_division").size().to_dict()
+    seen = rows.loc[inspected, keys].assign(
+        serious=rows.loc[inspected, "serious"].astype(float).to_numpy())
+    # Per stratum: inspected licensees and their serious outcomes (a NaN outcome stays NaN).
+    outcomes = seen.groupby(keys)["serious"].agg(["size", lambda y: float(np.sum(y))])
+    outcomes.columns = ["seen", "serious"]
+    seen_count = outcomes["seen"].to_dict()
+    serious_count = outcomes["serious"].to_dict()
+    # (stratum size, inspected, serious among them): one groupby, not a filter per division.
+    strata: list[tuple[int, int, float]] = []
     population = 0
     for division, eligible in eligible_by_division.items():
-        planned = rows[rows["field_division"] == division]
-        if eligible <= 0 or planned.empty:
+        if eligible <= 0 or not per_division.get(division, 0):
             continue  # no capacity: outside the estimate
         population += int(eligible)
-        risk = planned[planned["selected_by"] == RISK]
-        explore = planned[planned["selected_by"] == EXPLORATION]
-        for stratum, size in ((risk, len(risk)), (explore, int(eligible) - len(risk))):
+        risk = int(planned.get((division, RISK), 0))
+        for selected_by, size in ((RISK, risk), (EXPLORATION, int(eligible) - risk)):
             if size > 0:
-                seen = stratum[stratum["inspected"].astype(bool)]
-                strata.append((size, seen["serious"].astype(float).to_numpy()))
-    observed = sum(int(y.size) for _, y in strata)
-    if population == 0 or any(y.size == 0 for _, y in strata):
+                key = (division, selected_by)
+                strata.append((size, int(seen_count.get(key, 0)),
+                               float(serious_count.get(key, 0.0))))
+    observed = sum(count for _, count, _ in strata)
+    if population == 0 or any(count == 0 for _, count, _ in strata):
         return RateEstimate(None, None, None, population, observed)
-    sampled = [y for size, y in strata if size > y.size]
-    pooled = np.concatenate(sampled) if sampled else np.empty(0)
+    sampled = [(count, serious) for size, count, serious in strata if size > count]
+    pooled_count = sum(count for count, _ in sampled)
+    pooled_serious = sum(serious for _, serious in sampled)
     # One variance for every sampled stratum: the Agresti-Coull-adjusted share serious
     # over all of the plan's exploration outcomes (two added of each kind). A division
     # samples only a few licensees, and a rare outcome often gives none serious, whose
     # own variance (zero) would claim a certainty the sample does not have.
-    adjusted = (float(pooled.sum()) + 2.0) / (pooled.size + 4.0)
+    adjusted = (pooled_serious + 2.0) / (pooled_count + 4.0)
     spread = adjusted * (1.0 - adjusted)
     total = 0.0
     variance = 0.0
-    for size, y in strata:
-        total += size * float(y.mean())
-        if size > y.size:  # a census has no sampling variance
-            variance += size**2 * (1 - y.size / size) * spread / y.size
+    for size, count, serious in strata:
+        total += size * (serious / count)
+        if size > count:  # a census has no sampling variance
+            variance += size**2 * (1 - count / size) * spread / count
     rate = total / population
     half = Z_95 * math.sqrt(variance) / population
     return RateEstimate(rate, max(0.0, rate - half), min(1.0, rate + half), population,
