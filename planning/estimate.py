@@ -62,10 +62,9 @@ def serious_rate(rows: pd.DataFrame, eligible_by_division: pd.Series) -> RateEst
     seen = rows.loc[inspected, keys].assign(
         serious=rows.loc[inspected, "serious"].astype(float).to_numpy())
     # Per stratum: inspected licensees and their serious outcomes (a NaN outcome stays NaN).
-    outcomes = seen.groupby(keys)["serious"].agg(["size", lambda y: float(np.sum(y))])
-    outcomes.columns = ["seen", "serious"]
-    seen_count = outcomes["seen"].to_dict()
-    serious_count = outcomes["serious"].to_dict()
+    grouped = seen.groupby(keys)["serious"]
+    seen_count = grouped.size().to_dict()
+    serious_count = grouped.agg(_sum_keeping_nan).to_dict()
     # (stratum size, inspected, serious among them): one groupby, not a filter per division.
     strata: list[tuple[int, int, float]] = []
     population = 0
@@ -101,6 +100,11 @@ def serious_rate(rows: pd.DataFrame, eligible_by_division: pd.Series) -> RateEst
     half = Z_95 * math.sqrt(variance) / population
     return RateEstimate(rate, max(0.0, rate - half), min(1.0, rate + half), population,
                         observed)
+
+
+def _sum_keeping_nan(outcomes: pd.Series) -> float:
+    """The serious outcomes of a stratum; NaN if one is unknown (pandas' sum would skip it)."""
+    return float(np.sum(outcomes.to_numpy(dtype=float)))
 
 
 def naive_rate(rows: pd.DataFrame) -> float | None:
