@@ -62,8 +62,8 @@ def _check_serving_environment() -> None:
     except ValidationError as error:
         first = error.errors()[0]
         message = str(first["msg"]).removeprefix("Value error, ")
-        names = ", ".join(str(part) for part in first["loc"])
-        raise fail(f"{names}: {message}" if names else message) from None
+        where = ".".join(str(part) for part in first["loc"])
+        raise fail(f"{where}: {message}" if where else message) from None
 
 
 def _log_config() -> dict[str, Any]:

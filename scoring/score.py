@@ -114,8 +114,6 @@ def score_list(
     # One float matrix, reordered as arrays: a frame of mixed blocks would be interleaved
     # again by every conversion and take (a tenth of a second each at 80,000 rows).
     matrix = features[names].to_numpy(dtype=float, na_value=np.nan)
-    profile = _profile(dealers, index)
-    groups = profile["license_type"].fillna(UNKNOWN_PEER_GROUP).to_numpy(dtype=object)
     explanation = bundle.explain(pd.DataFrame(matrix, index=index, columns=names, copy=False))
     raw = np.asarray(explanation.raw_scores, dtype=float)
     order = (pd.DataFrame({"raw_score": raw, "license_number": index})
@@ -125,11 +123,12 @@ def score_list(
     contribution_matrix = explanation.contributions.to_numpy(dtype=float)[order]
     raw = raw[order]
     index = index[order]
-    profile = profile.iloc[order]
+    profile = _profile(dealers, index)
+    groups = profile["license_type"].fillna(UNKNOWN_PEER_GROUP).to_numpy(dtype=object)
     with ThreadPoolExecutor(max_workers=1) as pool:
         # LightGBM used every core; what is left runs on one core each, side by side:
         # peer percentiles (numpy's sorts release the GIL) beside the reasons' texts.
-        percentiles = pool.submit(peer_percentiles, matrix, groups[order])
+        percentiles = pool.submit(peer_percentiles, matrix, groups)
         # Reasons compare each value with the licensee's peers: same type and state.
         peers = Peers.of(profile["license_type"].tolist(), profile["premise_state"].tolist())
         texts = top_reason_texts(contribution_matrix, matrix, names, reasons, peers)

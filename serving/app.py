@@ -33,7 +33,7 @@ from serving.pages import monitoring as monitoring_pages
 from serving.pages import router as pages_router
 from serving.problems import add_problem_schemas, install_problem_handlers
 from serving.routes import audit, dealers, health, lists, models, plans, scores, users
-from serving.settings import DEFAULT_RELOAD_SECONDS, ServingSettings, waits
+from serving.settings import ServingSettings, serving_settings
 from serving.state import Loader, StateHolder, load_state
 
 logger = logging.getLogger(__name__)
@@ -57,14 +57,8 @@ def _telemetry(settings: Settings) -> dict[str, bool]:
     meter and logger providers on every request whether one is: about 15 us of a kept
     list page's 130 us, measured in-process on 20,000 licensees.
     """
-    enabled = isinstance(settings, ServingSettings) and settings.opentelemetry
+    enabled = serving_settings(settings).opentelemetry
     return {"tracing": enabled, "metrics": enabled, "logs": enabled}
-
-
-def _reload_interval(settings: Settings) -> float:
-    if isinstance(settings, ServingSettings):
-        return settings.reload_interval_seconds
-    return DEFAULT_RELOAD_SECONDS
 
 
 async def _load_and_poll(holder: StateHolder, interval: float) -> None:
@@ -120,17 +114,19 @@ def _open_serving_store(url: str, lock_wait_seconds: float) -> Engine:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the store, start the audit writer, load the state in the background and poll."""
     settings: Settings = app.state.settings
-    lock_wait, audit_wait = waits(settings)
-    engine = await run_in_threadpool(_open_serving_store, settings.database_url, lock_wait)
+    serving = serving_settings(settings)
+    engine = await run_in_threadpool(_open_serving_store, settings.database_url,
+                                     serving.lock_wait_seconds)
     holder = StateHolder(engine, settings.mlflow_tracking_uri, app.state.state_loader)
-    writer = AuditWriter(engine, wait_seconds=audit_wait, lock_wait_seconds=lock_wait)
+    writer = AuditWriter(engine, wait_seconds=serving.audit_wait_seconds,
+                         lock_wait_seconds=serving.lock_wait_seconds)
     writer.start()
     app.state.engine = engine
     app.state.holder = holder
     app.state.audit_writer = writer
     app.state.token_cache = TokenCache()
     # Not awaited: the server answers (503 while loading) from the start.
-    poller = asyncio.create_task(_load_and_poll(holder, _reload_interval(settings)),
+    poller = asyncio.create_task(_load_and_poll(holder, serving.reload_interval_seconds),
                                  name="state-load-and-poll")
     try:
         yield

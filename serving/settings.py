@@ -42,9 +42,9 @@ class ServingSettings(Settings):
         return self
 
 
-def waits(settings: Settings) -> tuple[float, float]:
-    """The lock wait and the audit wait of ``settings`` (the defaults for plain settings)."""
+def serving_settings(settings: Settings) -> ServingSettings:
+    """``settings`` as serving settings: plain ones (a test's, a script's) get the serving
+    defaults, without reading the environment again."""
     if isinstance(settings, ServingSettings):
-        return settings.lock_wait_seconds, settings.audit_wait_seconds
-    return LOCK_WAIT_SECONDS, AUDIT_WAIT_SECONDS
-
+        return settings
+    return ServingSettings.model_construct(**settings.model_dump())
