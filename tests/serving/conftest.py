@@ -51,6 +51,21 @@ USERS = {
 }
 
 
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give each schemathesis case its operation in its node id.
+
+    pytest 9.2 builds a test's node id from its original name and its parametrize
+    callspec; schemathesis 4.32 names each operation's item ``test[GET /path]`` but has
+    no callspec, so all of a test's operations share one id. A plain run still runs each
+    item, but pytest-xdist schedules by id and ran one operation per test. The id made
+    here is the item's own name, as schemathesis meant it.
+    """
+    for item in items:
+        label = getattr(item, "operation_label", None)
+        if label is not None and isinstance(item, pytest.Function) and "[" not in item.nodeid:
+            item._id = item.parent.id.child(item.name)  # type: ignore[union-attr]
+
 @dataclass(frozen=True)
 class ServedHome:
     """A DEALER_RISK_HOME with a champion, a stored list and one user per role."""
