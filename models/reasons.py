@@ -155,16 +155,27 @@ class Peers:
     labels: Sequence[str]
 
     @classmethod
-    def of(cls, license_types: Sequence[object], states: Sequence[object]) -> Peers:
-        """Peers = same license type and same state, named "pawnbrokers in Texas"."""
-        named: dict[tuple[object, object], str] = {}  # each (type, state) named once
-        names = []
-        for pair in zip(license_types, states, strict=True):
-            name = named.get(pair)
-            if name is None:
-                name = named[pair] = _group_name(*pair)
-            names.append(name)
-        codes, labels = pd.factorize(pd.Series(names, dtype=object), sort=True)
+    def of(cls, license_types: Sequence[object] | npt.ArrayLike,
+           states: Sequence[object] | npt.ArrayLike) -> Peers:
+        """Peers = same license type and same state, named "pawnbrokers in Texas".
+
+        ``labels`` are the groups' names in sorted order, ``codes`` each row's position in
+        them; types named alike ("destructive-device licensees") are one group. Unknown
+        (None) types and states name a group of their own.
+        """
+        type_codes, types = pd.factorize(pd.Series(np.asarray(license_types, dtype=object)))
+        state_codes, known_states = pd.factorize(pd.Series(np.asarray(states, dtype=object)))
+        if type_codes.size != state_codes.size:
+            raise ValueError("license_types and states differ in length")
+        stride = len(known_states) + 1
+        pairs, pair_of = np.unique((type_codes + 1) * stride + state_codes + 1,
+                                   return_inverse=True)
+        # Each (type, state) pair named once (code 0: unknown).
+        names = [_group_name(None if t == 0 else types[t - 1],
+                             None if s == 0 else known_states[s - 1])
+                 for t, s in (divmod(int(pair), stride) for pair in pairs)]
+        labels, label_of = np.unique(np.array(names, dtype=object), return_inverse=True)
+        codes = label_of.reshape(-1)[pair_of.reshape(-1)] if pairs.size else np.empty(0)
         return cls(codes=np.asarray(codes, dtype=np.int64), labels=[str(x) for x in labels])
 
 

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from data.contract import is_synthetic_license_number
 from data.csv_cells import frame_to_csv
@@ -80,23 +82,29 @@ def rankable_features(tables: EventTables, as_of: dt.date) -> pd.DataFrame:
     return build_features(tables, as_of)
 
 
-def _profile(dealers: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
-    """The profile columns of ``index``'s licensees: text, or None where unknown."""
+def _text_array(values: pd.Series | pd.Index) -> pa.Array:
+    """Text as Arrow (no copy when pandas already holds it in Arrow)."""
+    return pa.array(values.astype(str), type=pa.string(), from_pandas=True)
+
+
+def _profile(dealers: pd.DataFrame, index: pd.Index) -> dict[str, npt.NDArray[np.object_]]:
+    """The profile columns of ``index``'s licensees: text, or None where unknown.
+
+    Looked up and taken in Arrow (a hash lookup and a take), so each text becomes a Python
+    string once, when the column is handed over as an object array.
+    """
     numbers = dealers["license_number"].astype(str)
-    first = ~numbers.duplicated().to_numpy()
-    where = pd.Index(numbers[first]).get_indexer(index)
-    found = where >= 0
+    first = np.flatnonzero(~numbers.duplicated().to_numpy())
+    found = pc.index_in(_text_array(index), value_set=_text_array(numbers.iloc[first]))
+    positions = pc.take(pa.array(first), found)  # null where the licensee is not a dealer
     columns = {}
     for name in PROFILE_COLUMNS:
-        # An object array keeps None for a missing value (pandas would infer NaN).
-        text = np.full(len(index), None, dtype=object)
         if name in dealers.columns:
-            column = dealers[name][first]
-            values = column.astype(str).to_numpy(dtype=object)
-            values[column.isna().to_numpy()] = None
-            text[found] = values[where[found]]
-        columns[name] = pd.Series(text, index=index, dtype=object)
-    return pd.DataFrame(columns, index=index)
+            taken = pc.take(_text_array(dealers[name]), positions)
+            columns[name] = np.asarray(taken.to_numpy(zero_copy_only=False), dtype=object)
+        else:
+            columns[name] = np.full(len(index), None, dtype=object)
+    return columns
 
 
 def score_list(
@@ -116,21 +124,25 @@ def score_list(
     matrix = features[names].to_numpy(dtype=float, na_value=np.nan)
     explanation = bundle.explain(pd.DataFrame(matrix, index=index, columns=names, copy=False))
     raw = np.asarray(explanation.raw_scores, dtype=float)
-    order = (pd.DataFrame({"raw_score": raw, "license_number": index})
-             .sort_values(["raw_score", "license_number"], ascending=[False, True],
-                          kind="stable").index.to_numpy())
+    if index.is_monotonic_increasing:  # as features are built: ties already in order
+        order = np.argsort(-raw, kind="stable")
+    else:
+        order = (pd.DataFrame({"raw_score": raw, "license_number": index})
+                 .sort_values(["raw_score", "license_number"], ascending=[False, True],
+                              kind="stable").index.to_numpy())
     matrix = matrix[order]
     contribution_matrix = explanation.contributions.to_numpy(dtype=float)[order]
     raw = raw[order]
     index = index[order]
     profile = _profile(dealers, index)
-    groups = profile["license_type"].fillna(UNKNOWN_PEER_GROUP).to_numpy(dtype=object)
+    groups = np.where(pd.isna(profile["license_type"]), UNKNOWN_PEER_GROUP,
+                      profile["license_type"])
     with ThreadPoolExecutor(max_workers=1) as pool:
         # LightGBM used every core; what is left runs on one core each, side by side:
         # peer percentiles (numpy's sorts release the GIL) beside the reasons' texts.
         percentiles = pool.submit(peer_percentiles, matrix, groups)
         # Reasons compare each value with the licensee's peers: same type and state.
-        peers = Peers.of(profile["license_type"].tolist(), profile["premise_state"].tolist())
+        peers = Peers.of(profile["license_type"], profile["premise_state"])
         texts = top_reason_texts(contribution_matrix, matrix, names, reasons, peers)
         percentile_matrix = percentiles.result()
     n = len(index)
@@ -143,7 +155,7 @@ def score_list(
         "percentile": 100.0 * (n - rank) / n if n else np.empty(0),
         "top_reasons": texts,
         # Object columns keep None for a missing value (pandas would infer NaN).
-        **{name: pd.Series(profile[name].tolist(), dtype=object) for name in PROFILE_COLUMNS},
+        **{name: pd.Series(profile[name], dtype=object, copy=False) for name in PROFILE_COLUMNS},
     })
     return ScoredList(
         model_version=str(model_version), as_of=as_of,
