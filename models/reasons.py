@@ -281,6 +281,8 @@ def _choose(
     largest facts; one pass over the columns and ``count`` over the facts.
     """
     rows, _width = contributions.shape
+    if rows == 1:
+        return _choose_row(contributions[0], values[0], features, count, raises)
     fact_count, fact_codes, allowed = _columns(tuple(features))
     best_value = np.zeros((fact_count, rows))
     best_column = np.zeros((fact_count, rows), dtype=np.intp)
@@ -310,6 +312,46 @@ def _choose(
     return chosen, kept
 
 
+def _says_something_one(name: str, value: float, raises: bool) -> bool:
+    """:func:`_says_something` of one value (the same rule, without arrays)."""
+    feature = get_feature(name)
+    direction = feature.direction
+    if direction is None:
+        return True
+    if value != value:  # unknown
+        return False
+    if (direction > 0) == raises:
+        return value > 0
+    if direction > 0 and feature.unit not in _RELATIVE_UNITS:
+        return value == 0
+    return True
+
+
+def _choose_row(
+    contributions: Floats, values: Floats, features: Sequence[str], count: int, raises: bool
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """:func:`_choose` of one row, as the rule reads: walk the columns from the largest
+    contribution down (equal ones in column order), taking a column when its fact is not
+    yet taken. An explanation asks for one row; the array version costs it 0.4 ms."""
+    _fact_count, fact_codes, allowed = _columns(tuple(features))
+    sign = 1.0 if raises else -1.0
+    candidates = sorted(
+        (-sign * contribution, column)
+        for column, contribution in enumerate(contributions.tolist())
+        if sign * contribution > 0 and allowed[column]
+        and _says_something_one(features[column], float(values[column]), raises))
+    chosen = np.zeros((1, count), dtype=np.intp)
+    taken: set[int] = set()
+    for _negative, column in candidates:
+        if len(taken) == count:
+            break
+        fact = int(fact_codes[column])
+        if fact not in taken:
+            chosen[0, len(taken)] = column
+            taken.add(fact)
+    return chosen, np.array([len(taken)], dtype=np.intp)
+
+
 def _clauses(
     below: npt.NDArray[np.int64], above: npt.NDArray[np.int64], size: npt.NDArray[np.int64],
     codes: npt.NDArray[np.int64], labels: Sequence[str], yes: npt.NDArray[np.bool_] | None,
@@ -328,6 +370,17 @@ def _clauses(
     return texts, position.reshape(-1)
 
 
+def _sentence(features: Sequence[str], column: int, row: Floats) -> str:
+    """One reason's sentence without a peer comparison, as :func:`_texts` writes it."""
+    name = features[column]
+    stand_in = STAND_INS.get(name)
+    if stand_in is not None and stand_in in features:
+        column = list(features).index(stand_in)
+        name = stand_in
+    value = float(row[column])
+    return describe(name, None if math.isnan(value) else value)
+
+
 def _texts(
     columns: npt.NDArray[np.intp], kept: npt.NDArray[np.intp], values: Floats,
     features: Sequence[str], peers: Peers | None,
@@ -337,6 +390,9 @@ def _texts(
     (row, slot)'s peers below, above and the group's size."""
     rows = columns.shape[0]
     width = columns.shape[1]
+    if rows == 1 and peers is None:  # an explanation's: the sentences alone, no arrays
+        return [[_sentence(features, int(column), values[0]) for column
+                 in columns[0, : int(kept[0])].tolist()]]
     texts = np.empty((rows, width), dtype=object)
     used = np.arange(width)[np.newaxis, :] < kept[:, np.newaxis]
     chosen_rows, slots = np.nonzero(used)

@@ -68,6 +68,11 @@ def test_every_list_has_at_most_four_reasons_of_distinct_facts() -> None:
     for row in top_reasons(pd.DataFrame(contributions, columns=names),
                            pd.DataFrame(values, columns=names)):
         assert 0 < len(row) <= MAX_REASONS
+    values[generator.random(values.shape) < 0.2] = np.nan
+    for raises in (True, False):  # every feature, stand-ins included: one row as in a list
+        listed = top_reason_texts(contributions, values, names, raises=raises)
+        assert [top_reason_texts(contributions[row:row + 1], values[row:row + 1], names,
+                                 raises=raises)[0] for row in range(200)] == listed
         assert len({fact_of(reason.feature) for reason in row}) == len(row)
         assert [r.shap_value for r in row] == sorted((r.shap_value for r in row), reverse=True)
 
@@ -184,6 +189,10 @@ def test_list_reason_texts_equal_the_per_row_reasons(
         count, peers, raises=raises)]
     assert top_reason_texts(matrix, value_matrix, _NAMES, count, peers,
                             raises=raises) == expected
+    # Without peers, one row alone (an explanation's, a shorter path) as in the list.
+    unpeered = top_reason_texts(matrix, value_matrix, _NAMES, count, raises=raises)
+    assert [top_reason_texts(matrix[row:row + 1], value_matrix[row:row + 1], _NAMES, count,
+                             raises=raises)[0] for row in range(len(matrix))] == unpeered
     for row in expected:
         assert len(row) <= count
 
@@ -221,8 +230,12 @@ def test_the_whole_list_choice_follows_the_one_row_rule_ties_in_column_order(
 ) -> None:
     matrix = np.asarray(contributions, dtype=float)
     value_matrix = np.asarray(values[: matrix.size], dtype=float).reshape(matrix.shape)
-    chosen = top_reasons(pd.DataFrame(matrix, columns=_NAMES),
-                         pd.DataFrame(value_matrix, columns=_NAMES), count, raises=raises)
+    frame, value_frame = (pd.DataFrame(matrix, columns=_NAMES),
+                          pd.DataFrame(value_matrix, columns=_NAMES))
+    chosen = top_reasons(frame, value_frame, count, raises=raises)
     for row, reasons in enumerate(chosen):
         assert [reason.feature for reason in reasons] == _walk_the_columns(
             matrix[row].tolist(), value_matrix[row].tolist(), count, raises)
+        # One row alone (an explanation's) takes the one-row path: the same reasons.
+        alone = top_reasons(frame.iloc[[row]], value_frame.iloc[[row]], count, raises=raises)
+        assert alone[0] == reasons
