@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -80,6 +79,8 @@ class ModelBundle:
     def load(cls, folder: Path) -> ModelBundle:
         """Read a bundle written by :meth:`save`."""
         manifest = json.loads((folder / _MANIFEST).read_text())
+        import lightgbm as lgb  # here: importing the bundle alone stays light
+
         booster = lgb.Booster(model_str=(folder / _BOOSTER).read_text())
         model = RiskModel.from_booster(booster, **manifest["model_params"])
         if model.feature_names_ != manifest["features"]:

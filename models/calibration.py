@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.linear_model import LogisticRegression
 
 
 @dataclass(frozen=True)
@@ -34,6 +33,8 @@ class PlattCalibrator:
         labels = np.asarray(y_true).astype(int)
         if labels.min() == labels.max():
             raise ValueError("calibration needs both serious and non-serious outcomes")
+        from sklearn.linear_model import LogisticRegression  # ~0.5 s: only when fitting
+
         model = LogisticRegression(C=1e6, max_iter=1000).fit(
             raw, labels, sample_weight=None if sample_weight is None
             else np.asarray(sample_weight, dtype=float))

@@ -8,12 +8,14 @@ that keeps explanations believable to inspectors and the model robust to noise.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightgbm as lgb
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 #: LightGBM settings that make a fit reproducible on any machine for one seed.
 _DETERMINISTIC = {
@@ -95,6 +97,8 @@ class RiskModel:
         if self.balance_classes and 0 < positives < labels.size:
             weights = weights * np.where(labels == 1, (labels.size - positives) / positives, 1.0)
         self.feature_names_ = list(X.columns)
+        import lightgbm as lgb  # here, not at the top: commands that never fit skip ~1 s
+
         dataset = lgb.Dataset(
             X.to_numpy(dtype=float), label=labels, weight=weights,
             feature_name=self.feature_names_, free_raw_data=True,

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -159,6 +158,10 @@ def ranking_report(
         report[f"precision_at_{name}"] = precision
         report[f"recall_at_{name}"] = recall_at_k(y, s, k)
         report[f"lift_at_{name}"] = precision / base_rate if base_rate > 0 else float("nan")
+    # scikit-learn here, not at the top: importing it takes half a second, and commands
+    # that only read this module's helpers (a usage error of train, say) need none of it.
+    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
     both_classes = 0 < y.sum() < n
     report["pr_auc"] = float(average_precision_score(y, s)) if both_classes else float("nan")
     report["roc_auc"] = float(roc_auc_score(y, s)) if both_classes else float("nan")

@@ -7,17 +7,29 @@ folder that :mod:`models.registry` logs as the run's artifacts.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display on servers and in CI
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from features.catalogue import CATALOGUE_VERSION
 from training.metrics import k_for_fraction, precision_at_k
 from training.pipeline import MODEL_NAME, TrainingResult
+
+
+def _pyplot() -> Any:  # matplotlib is not type-checked (pyproject)
+    """matplotlib's pyplot on the Agg backend (no display on servers and in CI).
+
+    Imported when a chart is drawn, not with this module: a third of a second that every
+    ``dealer-risk`` command importing the training pipeline would pay.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
 
 _HEADLINE = ("precision_at_1pct", "precision_at_2pct", "precision_at_5pct", "precision_at_10pct",
              "precision_at_capacity", "recall_at_2pct", "recall_at_capacity", "lift_at_2pct",
@@ -47,6 +59,7 @@ def comparison_table(result: TrainingResult) -> pd.DataFrame:
 
 
 def _plot_precision_curve(result: TrainingResult, path: Path) -> None:
+    plt = _pyplot()
     held_out = result.out_of_fold
     fractions = np.linspace(0.005, 0.3, 60)
     figure, axis = plt.subplots(figsize=(7, 4.5))
@@ -65,6 +78,7 @@ def _plot_precision_curve(result: TrainingResult, path: Path) -> None:
 
 
 def _plot_reliability(result: TrainingResult, path: Path) -> None:
+    plt = _pyplot()
     curve = result.reliability
     figure, axis = plt.subplots(figsize=(5, 5))
     top = max([*curve.mean_predicted, *curve.observed_rate, 0.05]) * 1.1
@@ -80,6 +94,7 @@ def _plot_reliability(result: TrainingResult, path: Path) -> None:
 
 
 def _plot_shap_summary(result: TrainingResult, path: Path) -> None:
+    plt = _pyplot()
     top = result.shap_importance.head(15).iloc[::-1]
     figure, axis = plt.subplots(figsize=(7, 5.5))
     axis.barh(top.index, top["mean_abs_shap"])
@@ -92,6 +107,7 @@ def _plot_shap_summary(result: TrainingResult, path: Path) -> None:
 
 
 def _plot_fairness(result: TrainingResult, path: Path) -> None:
+    plt = _pyplot()
     table = result.fairness
     figure, axis = plt.subplots(figsize=(8, 0.3 * len(table) + 1.2))
     labels = table["grouping"] + ": " + table["group"]

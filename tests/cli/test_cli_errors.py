@@ -72,6 +72,22 @@ def listening_port() -> Iterator[int]:
         yield int(taken.getsockname()[1])
 
 
+def test_no_command_module_imports_a_model_library_until_it_is_used() -> None:
+    # `dealer-risk --help` imports every command's module, and a usage error (a bad date)
+    # is raised once its command's module is imported: LightGBM, scikit-learn, matplotlib
+    # and MLflow are imported where they are used, so both answer in about a second.
+    script = ("import importlib, json, sys\n"
+              "from cli.main import COMMAND_MODULES\n"
+              "for module in dict.fromkeys(COMMAND_MODULES.values()):\n"
+              "    importlib.import_module(module)\n"
+              "print(json.dumps(sorted(name for name in sys.modules)))\n")
+    loaded = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True,
+                                       text=True, check=True, timeout=120).stdout)
+    assert "cli.model_commands" in loaded and "training.pipeline" in loaded
+    heavy = {"lightgbm", "sklearn", "matplotlib", "mlflow", "shap", "optuna"}
+    assert not heavy & {name.split(".")[0] for name in loaded}
+
+
 def test_promoting_a_version_that_does_not_exist_is_a_usage_error(tmp_path: Path) -> None:
     assert_one_line_error(run(tmp_path / "home", "promote", "99"), 2, "no version '99'")
 
