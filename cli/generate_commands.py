@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 import typer
 from pydantic import ValidationError
 
+from cli.options import validation_problem
 from synthetic import (
     DEFAULT_DEALERS,
     DEFAULT_END,
@@ -32,9 +33,7 @@ from synthetic import (
 def _config_problem(path: Path | None, error: Exception) -> str:
     """One line naming the config file and the first bad field."""
     if isinstance(error, ValidationError):
-        first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        return f"{path}: {field}: {first['msg']}"
+        return validation_problem(error, path)
     return f"{path}: {error}"
 
 

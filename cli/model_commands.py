@@ -22,6 +22,7 @@ from cli.options import (
     fail,
     open_existing_store_or_fail,
     open_store_or_fail,
+    validation_problem,
 )
 from cli.options import artifact_root as artifact_root  # monitor_commands imports it here
 from cli.progress import Stages
@@ -173,10 +174,7 @@ def _experiment_or_fail(path: Path | None) -> ExperimentConfig:
     except tomllib.TOMLDecodeError as error:
         raise fail(f"{path}: not valid TOML: {error}") from error
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "*"
-        more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-        raise fail(f"{path}: {where}: {first['msg']}{more}") from error
+        raise fail(validation_problem(error, path)) from error
 
 
 def _training_lines(result: TrainingResult) -> list[str]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -44,6 +45,22 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     """Print ``error: message`` on stderr; the exit (status 2 by default) for the caller."""
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code=code)
+
+
+def validation_problem(error: ValidationError, source: object | None = None) -> str:
+    """A pydantic error as one line: ``SOURCE: field.path: reason (and N more)``.
+
+    The one wording of a bad setting for every command: an experiment or generator config
+    file names itself as the source; an environment variable is its own field.
+    """
+    first = error.errors()[0]
+    reason = str(first["msg"]).removeprefix("Value error, ")
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    parts = [str(source)] if source is not None else []
+    where = ".".join(str(part) for part in first["loc"])
+    if where:
+        parts.append(where)
+    return ": ".join([*parts, reason]) + more
 
 
 def store_label(url: str) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cli.options import check_port_free, fail, open_store_or_fail
+from cli.options import check_port_free, fail, open_store_or_fail, validation_problem
 from data.settings import get_settings
 
 WORKER_HEALTHCHECK_SECONDS = 60
@@ -60,10 +60,7 @@ def _check_serving_environment() -> None:
     try:
         ServingSettings()
     except ValidationError as error:
-        first = error.errors()[0]
-        message = str(first["msg"]).removeprefix("Value error, ")
-        where = ".".join(str(part) for part in first["loc"])
-        raise fail(f"{where}: {message}" if where else message) from None
+        raise fail(validation_problem(error)) from None
 
 
 def _log_config() -> dict[str, Any]:

@@ -13,9 +13,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pydantic
 import pytest
 
 from cli.main import COMMAND_MODULES, app
+from cli.options import validation_problem
 from tests.cli.test_model_cli import loaded_home as loaded_home  # a fixture
 
 DEALER_RISK = Path(sys.executable).with_name("dealer-risk")
@@ -86,6 +88,27 @@ def test_no_command_module_imports_a_model_library_until_it_is_used() -> None:
     assert "cli.model_commands" in loaded and "training.pipeline" in loaded
     heavy = {"lightgbm", "sklearn", "matplotlib", "mlflow", "shap", "optuna"}
     assert not heavy & {name.split(".")[0] for name in loaded}
+
+
+def test_every_bad_setting_is_worded_alike() -> None:
+    class Limits(pydantic.BaseModel):
+        lock: pydantic.PositiveFloat
+        audit: pydantic.PositiveFloat
+
+        @pydantic.model_validator(mode="after")
+        def lock_below_audit(self) -> Limits:
+            if self.lock >= self.audit:
+                raise ValueError("the lock wait must be shorter than the audit wait")
+            return self
+
+    with pytest.raises(pydantic.ValidationError) as two:
+        Limits(lock=-1, audit="x")
+    assert validation_problem(two.value, Path("exp.toml")) == (
+        "exp.toml: lock: Input should be greater than 0 (and 1 more)")
+    with pytest.raises(pydantic.ValidationError) as whole:
+        Limits(lock=5, audit=2)
+    # A rule of the whole (no field): the reason alone, without pydantic's prefix.
+    assert validation_problem(whole.value) == "the lock wait must be shorter than the audit wait"
 
 
 def test_promoting_a_version_that_does_not_exist_is_a_usage_error(tmp_path: Path) -> None:
