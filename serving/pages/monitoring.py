@@ -40,9 +40,9 @@ from serving.monitoring import (
 from serving.monitoring import (
     drift_rows as sorted_drift_rows,
 )
+from serving.pages.asking import PageSupervisorDep, PageUserDep, auditor, read_form
 from serving.pages.monitoring_charts import bars_svg, calibration_svg, lines_svg
 from serving.pages.render import PageRoute, render
-from serving.pages.routes import PageSupervisorDep, PageUserDep, _auditor, _form
 from serving.pages.sessions import COOKIE_NAME, csrf_matches
 from serving.plans import mark_row, unmark_row
 from serving.schemas import LICENSE_NUMBER_MAX_LENGTH
@@ -64,7 +64,7 @@ async def my_plan_mark(request: Request, user: PageUserDep) -> Response:
     The form carries the page's CSRF token; the row must be of the account's division
     (another division's answers 404, as the API does). Audited as the API's calls are.
     """
-    form = await _form(request, MAX_MARK_FORM_BYTES)
+    form = await read_form(request, MAX_MARK_FORM_BYTES)
     if not csrf_matches(request.cookies.get(COOKIE_NAME, ""), form.get("csrf")):
         raise HTTPException(403, "The form expired or came from another page; open My plan "
                                  "and try again.")
@@ -83,7 +83,7 @@ async def my_plan_mark(request: Request, user: PageUserDep) -> Response:
         if cleared is None:
             raise HTTPException(404, f"Plan {plan_id} has no licensee {number} you may see.")
         if cleared:
-            await _auditor(request, user).record("plan.unmark", resource, state, detail)
+            await auditor(request, user).record("plan.unmark", resource, state, detail)
     else:
         reason, note = form.get("reason", ""), form.get("note") or None
         try:
@@ -94,7 +94,7 @@ async def my_plan_mark(request: Request, user: PageUserDep) -> Response:
             raise HTTPException(422, str(error)) from error
         if mark is None:
             raise HTTPException(404, f"Plan {plan_id} has no licensee {number} you may see.")
-        await _auditor(request, user).record(
+        await auditor(request, user).record(
             "plan.mark", resource, state,
             {**detail, "field_division": mark.field_division, "reason": mark.reason,
              "note": mark.note})
@@ -136,7 +136,7 @@ async def monitoring_page(request: Request, user: PageSupervisorDep) -> Response
     if view is None:
         return render(request, "monitoring.html", {"title": "Monitoring", "view": None})
     output = view.output
-    await _auditor(request, user).record(
+    await auditor(request, user).record(
         "monitoring.read", request.url.path, request.app.state.holder.current,
         {"result_id": view.result.result_id, "monitor_as_of": output["as_of"],
          "monitor_model_version": output["model_version"]})
@@ -162,7 +162,7 @@ async def monitoring_export(request: Request, user: PageSupervisorDep) -> Respon
         raise HTTPException(404, "No monitoring result is stored yet: run `dealer-risk "
                                  "monitor --as-of DATE`.")
     output = view.output
-    await _auditor(request, user).record(
+    await auditor(request, user).record(
         "monitoring.export", request.url.path, request.app.state.holder.current,
         {"result_id": view.result.result_id, "monitor_as_of": output["as_of"],
          "monitor_model_version": output["model_version"]})
@@ -205,7 +205,7 @@ async def enforcement_page(request: Request, user: PageUserDep) -> Response:
     view = await _enforcement(request, user)
     if view is None:
         return render(request, "enforcement.html", {"title": "Enforcement", "view": None})
-    await _auditor(request, user).record(
+    await auditor(request, user).record(
         "enforcement.read", request.url.path, request.app.state.holder.current,
         {"field_division": view.field_division, "monitor_as_of": view.as_of.isoformat(),
          "monitor_model_version": view.model_version})
@@ -259,7 +259,7 @@ async def enforcement_export(request: Request, user: PageUserDep) -> Response:
     if view is None:
         raise HTTPException(404, "No monitoring result is stored yet: run `dealer-risk "
                                  "monitor --as-of DATE`.")
-    await _auditor(request, user).record(
+    await auditor(request, user).record(
         "enforcement.export", request.url.path, request.app.state.holder.current,
         {"field_division": view.field_division, "monitor_as_of": view.as_of.isoformat(),
          "monitor_model_version": view.model_version})

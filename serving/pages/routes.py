@@ -15,10 +15,10 @@ import math
 import re
 import tempfile
 from pathlib import Path as FilePath
-from typing import Annotated, Any
-from urllib.parse import parse_qs, urlencode
+from typing import Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 
@@ -28,7 +28,7 @@ from planning.plans import MARK_NOTE_MAX_LENGTH, MARK_REASONS, PlanInfo, plan_in
 from serving.access import hidden_from
 from serving.changes import movements, previous_ranks
 from serving.dealers import read_dealer, read_profile
-from serving.deps import Caller, ServingStateDep, narrowed_division
+from serving.deps import ServingStateDep, narrowed_division
 from serving.explain import calibration, explain_licensee, what_if
 from serving.models_info import (
     METRIC_HELP,
@@ -41,6 +41,15 @@ from serving.models_info import (
     run_details,
     version_comparison,
 )
+from serving.pages.asking import (
+    LicenseNumber,
+    PageSupervisorDep,
+    PageUserDep,
+    auditor,
+    page_role,
+    read_form,
+    session_user,
+)
 from serving.pages.charts import findings_svg, history_svg, probability, waterfall_svg
 from serving.pages.listing import (
     DEFAULT_PAGE_SIZE,
@@ -51,10 +60,8 @@ from serving.pages.listing import (
     list_page,
 )
 from serving.pages.render import (
-    ROLE_NAMES,
     STATIC_DIR,
     PageRoute,
-    SignInRequired,
     error_page,
     list_facts,
     render,
@@ -66,18 +73,15 @@ from serving.pages.sessions import (
     SESSION_SECONDS,
     cross_origin,
     csrf_matches,
-    csrf_token,
     end_session,
     login_csrf,
     login_csrf_matches,
     new_login_cookie,
     open_session,
-    read_session,
 )
 from serving.plans import plan_csv, plan_csv_filename, plan_summary, read_plan
 from serving.ranked import Page, RankedFilters, page_csv
 from serving.schemas import (
-    LICENSE_NUMBER_MAX_LENGTH,
     ExplanationBase,
     WhatIfCreate,
     WhatIfPublic,
@@ -87,8 +91,6 @@ from serving.users import Role, TokenRefused, User
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
-#: A sign-in form is one short field; anything larger is not one.
-MAX_FORM_BYTES = 64_000
 #: Artifacts of the training run the models page shows, with what they show in words.
 MODEL_PLOTS = {
     "precision_at_k.png": "Precision at k: the share of the k top-ranked licensees whose "
@@ -104,75 +106,11 @@ _STATIC_FILES = {path.name: path for path in STATIC_DIR.iterdir()
                  if path.suffix in _STATIC_TYPES}
 
 
-# --- who is asking -----------------------------------------------------------------------
-
-
-async def _session_user(request: Request) -> User | None:
-    """The user of the request's session cookie, or None (no, ended or expired session).
-
-    Looked up in the store on every page request (no cache), so signing out, revoking and
-    rotating take effect at once in every process.
-    """
-    cookie = request.cookies.get(COOKIE_NAME)
-    if not cookie:
-        return None
-    user = await run_in_threadpool(read_session, request.app.state.engine, cookie)
-    if user is None:
-        return None
-    request.state.page_user = user
-    request.state.page_csrf = csrf_token(cookie)
-    return user
-
-
-async def page_user(request: Request) -> User:
-    """The signed-in user; without a valid session the browser goes to the sign-in page."""
-    user = await _session_user(request)
-    if user is None:
-        raise SignInRequired
-    return user
-
-
-def _role_names(role: Role) -> str:
-    names = [ROLE_NAMES[r] + "s" for r in Role if r.allows(role)]
-    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
-
-
-def page_role(role: Role) -> Any:
-    """A dependency admitting signed-in users whose role has ``role``'s rights (else 403)."""
-
-    async def check(user: Annotated[User, Depends(page_user)]) -> User:
-        if not user.role.allows(role):
-            raise HTTPException(403, f"Only {_role_names(role)} may open this page; you are "
-                                     f"signed in as {user.name} ({user.role.value}).")
-        return user
-
-    return check
-
-
-PageUserDep = Annotated[User, Depends(page_user)]
-PageSupervisorDep = Annotated[User, Depends(page_role(Role.SUPERVISOR))]
-LicenseNumber = Annotated[str, Path(min_length=1, max_length=LICENSE_NUMBER_MAX_LENGTH)]
-
-
-def _auditor(request: Request, user: User) -> Caller:
-    return Caller(request.app.state.audit_writer, user)
-
-
 def _safe_next(target: str | None) -> str:
     """A local path to return to after signing in (never another site)."""
     if target and target.startswith("/") and not target.startswith(("//", "/\\")):
         return target
     return "/dealers"
-
-
-async def _form(request: Request, limit: int = MAX_FORM_BYTES) -> dict[str, str]:
-    """An urlencoded form body, first value per field (no multipart: these forms have none);
-    413 over ``limit`` bytes."""
-    body = await request.body()
-    if len(body) > limit:
-        raise HTTPException(413, "The form is too large.")
-    fields = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
-    return {name: values[0] for name, values in fields.items()}
 
 
 # --- sign-in -----------------------------------------------------------------------------
@@ -200,7 +138,7 @@ def _login_page(request: Request, target: str, error: str | None, status_code: i
 @router.get("/login")
 async def login_form(request: Request, next: str | None = None) -> Response:
     """The sign-in form (or straight on, for someone already signed in)."""
-    if await _session_user(request) is not None:
+    if await session_user(request) is not None:
         return RedirectResponse(_safe_next(next), status_code=303)
     return _login_page(request, _safe_next(next), None,
                        signed_out="signed_out" in request.query_params)
@@ -218,7 +156,7 @@ async def login(request: Request) -> Response:
     if elsewhere is not None:
         raise HTTPException(403, f"Sign-in refused: the form was posted from another site "
                                  f"({elsewhere}). Open this site's sign-in page and try again.")
-    form = await _form(request)
+    form = await read_form(request)
     target = _safe_next(form.get("next"))
     if not login_csrf_matches(request.cookies.get(LOGIN_COOKIE_NAME), form.get("csrf")):
         return _login_page(request, target, "The sign-in form expired or came from another "
@@ -346,7 +284,7 @@ async def dealers_page(request: Request, user: PageUserDep,
     detail = {"filters": {k: v for k, v in vars(filters).items() if v is not None},
               "limit": page_size, "cursor": None, "returned": int(page.positions.size),
               "list_id": serving.list_id, "page": page.page, "sort": sort}
-    await _auditor(request, user).record("ranked.read", request.url.path, serving, detail)
+    await auditor(request, user).record("ranked.read", request.url.path, serving, detail)
     items = [(int(p), serving.ranked.items[p]) for p in page.positions]
     # Movement markers: each shown licensee's rank on the list before the served one.
     previous, ranks_before = await run_in_threadpool(
@@ -388,7 +326,7 @@ async def dealers_csv(request: Request, user: PageUserDep,
     if errors:
         raise HTTPException(422, " ".join(errors))
     page = list_page(serving, filters, "rank", 1, max(len(serving.ranked), 1))
-    await _auditor(request, user).record(
+    await auditor(request, user).record(
         "ranked.export", request.url.path, serving,
         {"filters": {k: v for k, v in vars(filters).items() if v is not None},
          "limit": page.page_size, "cursor": None, "returned": int(page.positions.size),
@@ -474,7 +412,7 @@ async def dealer_page(request: Request, license_number: LicenseNumber, user: Pag
     engine = request.app.state.engine
     profile = await run_in_threadpool(_licensee_or_404, engine, license_number, user)
     dealer = await run_in_threadpool(read_dealer, engine, serving, profile)
-    audit = _auditor(request, user)
+    audit = auditor(request, user)
     await audit.record("dealer.read", f"/api/v1/dealers/{license_number}", serving,
                        {"license_number": license_number, "page": request.url.path})
     explanation = explain_licensee(serving, license_number)
@@ -543,7 +481,7 @@ async def what_if_form(request: Request, license_number: LicenseNumber,
 async def what_if_post(request: Request, license_number: LicenseNumber,
                        user: PageSupervisorDep, serving: ServingStateDep) -> Response:
     """Score the licensee with the changed values, as ``POST /api/v1/score`` does."""
-    form = await _form(request)
+    form = await read_form(request)
     cookie = request.cookies.get(COOKIE_NAME, "")
     if not csrf_matches(cookie, form.get("csrf")):
         raise HTTPException(403, "The form expired or came from another page; open the "
@@ -570,7 +508,7 @@ async def _what_if_page(request: Request, license_number: str, user: User,
             body = WhatIfCreate(license_number=license_number, changes=changes)
             result = await run_in_threadpool(what_if, serving, license_number, body.changes)
             assert result is not None
-            await _auditor(request, user).record(
+            await auditor(request, user).record(
                 "whatif.score", request.url.path, serving,
                 {"license_number": license_number, "changes": body.changes,
                  "score": result.score, "current_score": result.current_score})
@@ -638,7 +576,7 @@ async def my_plan_page(request: Request, user: PageUserDep) -> Response:
     plan = await run_in_threadpool(lambda: read_plan(engine, info.plan_id, division,
                                                      plan_wide=False))
     assert plan is not None  # the plan exists
-    await _auditor(request, user).record(
+    await auditor(request, user).record(
         "plan.read", f"/api/v1/plans/{info.plan_id}", request.app.state.holder.current,
         {"plan_id": info.plan_id, "field_division": division, "returned": plan.total,
          "plan_model_version": plan.model_version, "list_id": info.list_id,
@@ -691,7 +629,7 @@ async def my_plan_csv(request: Request, user: PageUserDep) -> Response:
     plan = await run_in_threadpool(lambda: read_plan(engine, info.plan_id, division,
                                                      plan_wide=False))
     assert plan is not None
-    await _auditor(request, user).record(
+    await auditor(request, user).record(
         "plan.export", f"/api/v1/plans/{info.plan_id}", request.app.state.holder.current,
         {"plan_id": info.plan_id, "field_division": division, "returned": plan.total,
          "plan_model_version": plan.model_version, "list_id": info.list_id,
@@ -718,7 +656,7 @@ async def plans_page(request: Request, user: PageSupervisorDep) -> Response:
     plan = await run_in_threadpool(lambda: read_plan(engine, info.plan_id, user.division,
                                                      plan_wide=user.division is None))
     assert plan is not None
-    await _auditor(request, user).record(
+    await auditor(request, user).record(
         "plan.read", f"/api/v1/plans/{info.plan_id}", request.app.state.holder.current,
         {"plan_id": info.plan_id, "field_division": user.division, "returned": 0,
          "view": "overview",
