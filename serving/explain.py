@@ -94,8 +94,7 @@ def _explanation(state: ServingState, license_number: str) -> dict[str, Any] | N
     row = table.positions.get(license_number)
     if row is None:
         return None
-    sentences = [table.sentences[column][code]
-                 for column, code in enumerate(table.sentence_codes[row].tolist())]
+    sentences = table.sentences.of_row(table.sentence_codes[row].tolist())
     contributions, families, total = _parts(
         state, table.feature_values[row], table.contributions[row], table.peer_percentiles[row],
         table.orders[row], sentences)

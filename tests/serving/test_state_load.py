@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import serving.state
 from data.store import open_store
+from features.catalogue import describe
 from models.bundle import ModelBundle
 from models.estimator import RiskModel
 from scoring.lists import latest_list, read_score_list
-from serving.state import load_state
+from serving.state import load_state, value_sentences
 from tests.serving.conftest import ServedHome
 
 
@@ -40,3 +42,28 @@ def test_loading_the_state_reads_the_stored_list_without_calling_the_model(
     assert table.base_value == stored.base_value
     assert list(state.ranked.license_numbers) == stored.rows["license_number"].tolist()
     assert state.synthetic_licensees == len(stored)
+
+
+def test_value_sentences_are_the_catalogues_written_once_per_distinct_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    names = ["traces_3y", "time_to_crime_median_days_3y"]
+    values = np.array([[12.0, np.nan], [0.0, 400.0], [12.0, np.nan], [1.0, 400.0]])
+    written: list[tuple[str, object]] = []
+
+    def counting(name: str, value: float | None) -> str:
+        written.append((name, value))
+        return describe(name, value)
+
+    monkeypatch.setattr(serving.state, "describe", counting)
+    sentences, codes = value_sentences(values, names)
+    assert written == []  # nothing is written at load
+    rows = [sentences.of_row(codes[row].tolist()) for row in range(len(values))]
+    assert rows == [[describe(name, None if np.isnan(value) else value)
+                     for name, value in zip(names, row, strict=True)] for row in values]
+    # Each distinct value once: 12, 0, 1 and unknown, 400 (rows 0 and 2 repeat row 0's).
+    assert sorted(written, key=str) == sorted(
+        [("traces_3y", 12.0), ("traces_3y", 0.0), ("traces_3y", 1.0),
+         ("time_to_crime_median_days_3y", None), ("time_to_crime_median_days_3y", 400.0)],
+        key=str)
+    assert rows[0][0] is rows[2][0]
