@@ -24,7 +24,7 @@ from data.csv_cells import frame_to_csv
 from features.catalogue import CATALOGUE_VERSION
 from features.pipelines.build import build_features
 from features.pipelines.peers import peer_percentiles
-from features.pipelines.tables import EventTables
+from features.pipelines.tables import EventTables, arrow_text
 from models.bundle import ModelBundle
 from models.reasons import MAX_REASONS, Peers, top_reason_texts
 
@@ -82,11 +82,6 @@ def rankable_features(tables: EventTables, as_of: dt.date) -> pd.DataFrame:
     return build_features(tables, as_of)
 
 
-def _text_array(values: pd.Series | pd.Index) -> pa.Array:
-    """Text as Arrow (no copy when pandas already holds it in Arrow)."""
-    return pa.array(values.astype(str), type=pa.string(), from_pandas=True)
-
-
 def _profile(dealers: pd.DataFrame, index: pd.Index) -> dict[str, npt.NDArray[np.object_]]:
     """The profile columns of ``index``'s licensees: text, or None where unknown.
 
@@ -95,12 +90,12 @@ def _profile(dealers: pd.DataFrame, index: pd.Index) -> dict[str, npt.NDArray[np
     """
     numbers = dealers["license_number"].astype(str)
     first = np.flatnonzero(~numbers.duplicated().to_numpy())
-    found = pc.index_in(_text_array(index), value_set=_text_array(numbers.iloc[first]))
+    found = pc.index_in(arrow_text(index), value_set=arrow_text(numbers.iloc[first]))
     positions = pc.take(pa.array(first), found)  # null where the licensee is not a dealer
     columns = {}
     for name in PROFILE_COLUMNS:
         if name in dealers.columns:
-            taken = pc.take(_text_array(dealers[name]), positions)
+            taken = pc.take(arrow_text(dealers[name]), positions)
             columns[name] = np.asarray(taken.to_numpy(zero_copy_only=False), dtype=object)
         else:
             columns[name] = np.full(len(index), None, dtype=object)

@@ -203,8 +203,9 @@ class PreparedWorld:
     inspections: Inspections
 
 
-def _arrow_text(values: pd.Series) -> pa.Array:
-    """A text column as an Arrow string array (zero-copy for pandas' default str dtype)."""
+def arrow_text(values: pd.Series | pd.Index) -> pa.Array:
+    """A text column as an Arrow string array (zero-copy for pandas' default str dtype);
+    missing values are nulls, other types are cast to text."""
     array = pa.array(values, from_pandas=True)
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
@@ -219,7 +220,7 @@ def _codes(licensees_index: pd.Index, frame: pd.DataFrame) -> Ints:
         return np.zeros(0, dtype=np.int64)
     # One hash lookup per row in Arrow: several times faster than pandas' factorize or
     # get_indexer on millions of strings.
-    numbers = _arrow_text(frame["license_number"])
+    numbers = arrow_text(frame["license_number"])
     value_set = pa.array(np.asarray(licensees_index, dtype=object), type=numbers.type)
     positions = pc.index_in(numbers, value_set=value_set).fill_null(-1)
     return np.asarray(positions.to_numpy(zero_copy_only=False), dtype=np.int64)
@@ -229,7 +230,7 @@ def _factorize(values: pd.Series) -> tuple[Ints, int]:
     """Integer codes of a text column (-1 where missing) and the number of distinct values."""
     if values.empty:
         return np.zeros(0, dtype=np.int64), 0
-    encoded = pc.dictionary_encode(_arrow_text(values))
+    encoded = pc.dictionary_encode(arrow_text(values))
     codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
     return np.asarray(codes, dtype=np.int64), len(encoded.dictionary)
 
@@ -363,7 +364,7 @@ def _citations(inspections: pd.DataFrame, pattern: str) -> Ints:
     codes = _column(inspections, "violation_codes")
     if len(codes) == 0 or codes.notna().sum() == 0:
         return np.zeros(len(inspections), dtype=np.int64)
-    text = _arrow_text(codes.astype(object).where(codes.notna(), None))
+    text = arrow_text(codes.astype(object).where(codes.notna(), None))
     counts = pc.count_substring_regex(text, f"(?:^|;)\\s*(?:{pattern})")
     return np.asarray(counts.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
 
