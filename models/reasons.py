@@ -110,27 +110,68 @@ def offered_as_reason(name: str) -> bool:
 _RELATIVE_UNITS = frozenset({Unit.SHARE, Unit.PER_1K_SALES, Unit.PERCENTILE})
 
 
-def _says_something(name: str, values: Floats, raises: bool) -> npt.NDArray[np.bool_]:
-    """Values that state a fact in the reason's direction (not "nothing", not unknown).
+#: Which values of a feature state a fact in a reason's direction (see _speaking_values).
+_EVERY, _POSITIVE, _ZERO, _KNOWN = range(4)
+
+
+@functools.lru_cache(maxsize=1024)
+def _speaking_values(name: str, raises: bool) -> int:
+    """Which values state a fact in the reason's direction (not "nothing", not unknown).
 
     A feature expected to raise risk with its value (direction +1) is a reason to inspect
     only with a positive value, and never when unknown; it speaks *for* a licensee when it
     is a low rate or share, or a count of zero. Unknown values of features without a
-    direction ("Never inspected.") are facts in their own right.
+    direction ("Never inspected.") are facts in their own right. The one statement of the
+    rule; :func:`_says_something` and :func:`_says_something_one` apply it.
     """
     feature = get_feature(name)
     direction = feature.direction
-    known: npt.NDArray[np.bool_] = ~np.isnan(values)
     if direction is None:
-        return np.ones(values.shape, dtype=bool)
+        return _EVERY
     if (direction > 0) == raises:
-        return known & (values > 0)
+        return _POSITIVE
     if direction > 0 and feature.unit not in _RELATIVE_UNITS:
         # "13 multiple-sale reports" may be fewer than expected, but said alone it does not
         # speak for anyone: a count speaks for a licensee only when it is zero.
+        return _ZERO
+    return _KNOWN
+
+
+def _says_something(name: str, values: Floats, raises: bool) -> npt.NDArray[np.bool_]:
+    """Of a column of values, those that state a fact (:func:`_speaking_values`)."""
+    rule = _speaking_values(name, raises)
+    if rule == _EVERY:
+        return np.ones(values.shape, dtype=bool)
+    known: npt.NDArray[np.bool_] = ~np.isnan(values)
+    if rule == _POSITIVE:
+        return known & (values > 0)
+    if rule == _ZERO:
         zero: npt.NDArray[np.bool_] = values == 0
         return known & zero
     return known
+
+
+def _says_something_one(name: str, value: float, raises: bool) -> bool:
+    """Whether one value states a fact (:func:`_speaking_values`), without arrays."""
+    rule = _speaking_values(name, raises)
+    if rule == _EVERY:
+        return True
+    if value != value:  # unknown
+        return False
+    if rule == _POSITIVE:
+        return value > 0
+    if rule == _ZERO:
+        return value == 0
+    return True
+
+
+def _stated_column(features: Sequence[str], column: int) -> int:
+    """The column whose value a reason of ``column`` states: a peer percentile is told as
+    the value it ranks, when the list has that column."""
+    stand_in = STAND_INS.get(features[column])
+    if stand_in is not None and stand_in in features:
+        return list(features).index(stand_in)
+    return column
 
 
 @dataclass(frozen=True)
@@ -312,21 +353,6 @@ def _choose(
     return chosen, kept
 
 
-def _says_something_one(name: str, value: float, raises: bool) -> bool:
-    """:func:`_says_something` of one value (the same rule, without arrays)."""
-    feature = get_feature(name)
-    direction = feature.direction
-    if direction is None:
-        return True
-    if value != value:  # unknown
-        return False
-    if (direction > 0) == raises:
-        return value > 0
-    if direction > 0 and feature.unit not in _RELATIVE_UNITS:
-        return value == 0
-    return True
-
-
 def _choose_row(
     contributions: Floats, values: Floats, features: Sequence[str], count: int, raises: bool
 ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
@@ -372,13 +398,9 @@ def _clauses(
 
 def _sentence(features: Sequence[str], column: int, row: Floats) -> str:
     """One reason's sentence without a peer comparison, as :func:`_texts` writes it."""
-    name = features[column]
-    stand_in = STAND_INS.get(name)
-    if stand_in is not None and stand_in in features:
-        column = list(features).index(stand_in)
-        name = stand_in
+    column = _stated_column(features, column)
     value = float(row[column])
-    return describe(name, None if math.isnan(value) else value)
+    return describe(features[column], None if math.isnan(value) else value)
 
 
 def _texts(
@@ -397,14 +419,11 @@ def _texts(
     used = np.arange(width)[np.newaxis, :] < kept[:, np.newaxis]
     chosen_rows, slots = np.nonzero(used)
     chosen_columns = columns[chosen_rows, slots]
-    column_of = {name: index for index, name in enumerate(features)}
     # Per value column: a peer percentile and the value it stands in for share one.
     counted: dict[int, tuple[npt.NDArray[np.int64], ...]] = {}
-    for chosen_column in np.unique(chosen_columns):
+    for chosen_column in np.unique(chosen_columns).tolist():
         here = np.flatnonzero(chosen_columns == chosen_column)
-        name = features[chosen_column]
-        # A peer percentile is told as the value it ranks (when the list has that column).
-        column = column_of.get(STAND_INS.get(name, name), int(chosen_column))
+        column = _stated_column(features, chosen_column)
         name = features[column]
         own = values[chosen_rows[here], column]
         missing = np.isnan(own)
